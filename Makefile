@@ -1,0 +1,50 @@
+# genosparse: `make demo` and `make test` set everything up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA_DIR ?= data
+FASTA ?= $(DATA_DIR)/20.fa.gz
+DEMO_DIR ?= runs/demo
+DEMO_REGION ?= 20:30,000,001-30,500,000
+
+.PHONY: demo test setup data bench clean
+
+setup: $(VENV)/.installed
+
+# torch is pinned first to the CPU build on this machine's disk; the package itself declares torch>=2.4.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q triton==3.6.0
+	$(PY) -m pip install -q -e '.[dev,workflows]'
+	touch $@
+
+data: $(DATA_DIR)/20.fa.gz
+
+# Human chr20 (GRCh37) as Debian's vt-examples ships it: BGZF FASTA with .fai and a gzipped .gzi.
+$(DATA_DIR)/20.fa.gz:
+	@mkdir -p $(DATA_DIR)/.download
+	cd $(DATA_DIR)/.download && { apt-get download vt-examples || { apt-get update -qq && apt-get download vt-examples; }; }
+	dpkg-deb -x $(DATA_DIR)/.download/vt-examples_*.deb $(DATA_DIR)/.download/root
+	cp $(DATA_DIR)/.download/root/usr/share/doc/vt/examples/ref/20.fa.gz* $(DATA_DIR)/
+	rm -rf $(DATA_DIR)/.download
+
+demo: setup data
+	@start=$$(date +%s); \
+	$(VENV)/bin/genosparse train experiment=demo data_dir=$(DATA_DIR) data.fasta=$(FASTA) hydra.run.dir=$(DEMO_DIR) \
+	&& $(VENV)/bin/genosparse score --checkpoint $(DEMO_DIR)/checkpoint --fasta $(FASTA) \
+	     --region $(DEMO_REGION) --out $(DEMO_DIR)/scores.bedgraph \
+	&& echo "demo finished in $$(( $$(date +%s) - start )) s" \
+	&& echo "outputs: $(DEMO_DIR)/checkpoint (model), $(DEMO_DIR)/logs/metrics.csv (training curves)," \
+	&& echo "         $(DEMO_DIR)/scores.bedgraph (mean masked log-likelihood per 2,048-base window of $(DEMO_REGION))"
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/attention.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,1 @@
+"""Hydra configuration shipped with genosparse: ``train.yaml`` and its config groups."""

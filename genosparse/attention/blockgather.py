@@ -1,0 +1,109 @@
+"""The ``"torch"`` backend: block-sparse attention by gathering key/value blocks.
+
+Query blocks are split into two groups by how many key blocks they attend:
+
+* light rows (window, random, global columns): their key-block lists are padded to the
+  longest light row and gathered into an ELLPACK tensor ``(B, H, rows, W, block, D)``;
+* heavy rows (global rows, which attend the whole sequence): gathered the same way in a
+  group of their own, so one long row does not widen every other row's padding.
+
+Memory is O(L x key blocks per row x block_size); no ``L x L`` tensor is formed. Forward and
+backward go through autograd. Works on any device; it is the portable fallback of the
+Triton kernels (``genosparse.kernels``) and the backend used on the CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from genosparse.attention.layouts import BlockLayout
+from genosparse.attention.softmax import accumulation_dtype, mask_bias, softmax_attention
+
+# A row is heavy when it attends more than this many times the median row's key blocks.
+HEAVY_ROW_FACTOR = 2
+
+
+@dataclass(frozen=True)
+class _RowGroup:
+    rows: torch.Tensor  # (R,) int64 query-block ids
+    cols: torch.Tensor  # (H, R, W) int64 key-block ids (0 where padding)
+    valid: torch.Tensor  # (H, R, W) bool, False on padding
+
+
+def _row_groups(layout: BlockLayout) -> list[_RowGroup]:
+    """Split query blocks into light and heavy rows and pad each group's rows to equal width."""
+    degree = layout.row_degrees()  # (H, nQ)
+    widest = degree.amax(dim=0)  # (nQ,)
+    threshold = HEAVY_ROW_FACTOR * widest.float().median()
+    heavy = widest > threshold
+    groups = []
+    for rows in (torch.nonzero(~heavy).flatten(), torch.nonzero(heavy).flatten()):
+        if rows.numel() == 0:
+            continue
+        width = int(widest[rows].max())
+        slot = torch.arange(width, device=rows.device)
+        start = layout.kv_indptr[:, rows].long()  # (H, R)
+        valid = slot[None, None, :] < degree[:, rows, None]
+        pos = (start[..., None] + slot).clamp_max(layout.kv_indices.shape[1] - 1)
+        cols = torch.gather(layout.kv_indices.long(), 1, pos.flatten(1)).view_as(pos)
+        groups.append(_RowGroup(rows, torch.where(valid, cols, 0), valid))
+    return groups
+
+
+def blockgather_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: BlockLayout, scale: float,
+                          key_valid: torch.Tensor, need_lse: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Block-sparse attention by gathering key/value blocks (any device, autograd).
+
+    Args:
+        q, k, v: ``(B, H, Lp, D)`` with ``Lp = layout.num_blocks * layout.block_size``
+            (already padded by the caller).
+        key_valid: ``(B, Lp)`` bool, False for padding keys.
+        need_lse: compute the log-sum-exp.
+    Returns:
+        ``out`` ``(B, H, Lp, D)`` in ``q.dtype`` and ``lse`` ``(B, H, Lp)`` fp32 (None
+        unless ``need_lse``).
+    """
+    batch, heads, length, dim = q.shape
+    bs, n = layout.block_size, layout.num_blocks
+    acc = accumulation_dtype(q.dtype)
+    qb = (q * scale).view(batch, heads, n, bs, dim)
+    kflat, vflat = (t.reshape(batch, heads * n, bs, dim) for t in (k, v))
+    valid_b = key_valid.view(batch, n, bs)
+    head_base = (torch.arange(heads, device=q.device) * n)[:, None, None]
+    outs, lses, order = [], [], []
+    for group in _row_groups(layout):
+        rows, cols = group.rows, group.cols
+        r, w = cols.shape[1], cols.shape[2]
+        flat = (head_base + cols).flatten()  # index_select: its backward is index_add, not index_put
+        kg = kflat.index_select(1, flat).view(batch * heads * r, w * bs, dim)
+        vg = vflat.index_select(1, flat).view(batch * heads * r, w * bs, dim)
+        mask = _group_mask(group, valid_b, layout).reshape(batch * heads * r, -1, w * bs)
+        scores = torch.baddbmm(mask_bias(mask, acc), qb[:, :, rows].reshape(-1, bs, dim).to(acc),
+                               kg.transpose(1, 2).to(acc))  # (B*H*R, bs, W*bs), masked
+        out, lse = softmax_attention(scores, mask.any(dim=-1, keepdim=True), vg, need_lse)
+        outs.append(out.view(batch, heads, r, bs, dim))
+        lses.append(lse.view(batch, heads, r, bs) if need_lse else None)
+        order.append(rows)
+    inverse = torch.argsort(torch.cat(order))
+    out = torch.cat(outs, dim=2)[:, :, inverse].reshape(batch, heads, length, dim)
+    lse = torch.cat(lses, dim=2)[:, :, inverse].reshape(batch, heads, length) if need_lse else None
+    return out.to(q.dtype), lse
+
+
+def _group_mask(group: _RowGroup, valid_b: torch.Tensor, layout: BlockLayout) -> torch.Tensor:
+    """Attended keys of a row group: ``(B, H, R, bs or 1, W, bs)`` bool.
+
+    Combines the group's padding slots, the padding keys and, for exact sliding windows,
+    the token band ``|q_pos - k_pos| <= token_window`` (then the query axis has ``bs`` entries).
+    """
+    bs = layout.block_size
+    mask = (group.valid[None, :, :, :, None] & valid_b[:, group.cols])[:, :, :, None]
+    if layout.token_window is None:
+        return mask
+    offs = torch.arange(bs, device=valid_b.device)
+    q_pos = group.rows[:, None] * bs + offs  # (R, bs)
+    k_pos = group.cols[..., None] * bs + offs  # (H, R, W, bs)
+    near = (q_pos[None, :, :, None, None] - k_pos[:, :, None]).abs() <= layout.token_window
+    return mask & near[None]

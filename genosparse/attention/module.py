@@ -1,0 +1,60 @@
+"""``SparseSelfAttention``: multi-head self-attention on a block-sparse layout."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from genosparse.attention.functional import sparse_attention
+from genosparse.attention.layouts import BlockLayout
+from genosparse.attention.patterns import AttentionConfig, build_layout
+from genosparse.attention.rotary import RotaryEmbedding
+
+
+class SparseSelfAttention(nn.Module):
+    """Multi-head self-attention whose pattern comes from an :class:`AttentionConfig`.
+
+    Projections q, k, v (one fused linear), rotary position embedding on q and k, block-sparse
+    attention through :func:`sparse_attention`, output projection. The layout of each input
+    length is built once on the input's device and cached; random blocks are seeded by
+    ``config.seed + layer_index`` so the layer attends identically in training and evaluation.
+
+    Args:
+        d_model: model width (channels); must be divisible by ``num_heads``.
+        num_heads: attention heads.
+        config: the attention pattern and backend.
+        layer_index: index of the layer in the model (seeds its random blocks).
+        dropout: dropout on the output projection.
+    Shapes:
+        ``x`` ``(B, L, C)`` -> ``(B, L, C)``; ``key_padding_mask`` ``(B, L)`` bool, True on padding.
+    """
+
+    def __init__(self, d_model: int, num_heads: int, config: AttentionConfig, layer_index: int = 0,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        if d_model % num_heads:
+            raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}")
+        self.num_heads = num_heads
+        self.head_dim = d_model // num_heads
+        self.config = config
+        self.layer_index = layer_index
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.rotary = RotaryEmbedding(self.head_dim)
+        self.dropout = nn.Dropout(dropout)
+        self._layouts: dict[tuple[int, str], BlockLayout] = {}
+
+    def layout(self, seq_len: int, device: torch.device) -> BlockLayout:
+        """The (cached) layout this layer uses for ``seq_len`` tokens on ``device``."""
+        key = (seq_len, str(device))
+        if key not in self._layouts:
+            self._layouts[key] = build_layout(self.config, seq_len, self.num_heads, self.layer_index, device)
+        return self._layouts[key]
+
+    def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        batch, length, _ = x.shape
+        q, k, v = self.qkv(x).view(batch, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k = self.rotary(q), self.rotary(k)
+        out = sparse_attention(q, k, v, self.layout(length, x.device), backend=self.config.backend,
+                               key_padding_mask=key_padding_mask)
+        return self.dropout(self.out(out.transpose(1, 2).reshape(batch, length, -1)))

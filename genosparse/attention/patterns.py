@@ -1,0 +1,85 @@
+"""Attention patterns by name: the configuration a model stores and the layout it builds.
+
+``AttentionConfig`` is what Hydra's ``attention/`` group and checkpoints hold; the
+``PATTERNS`` registry maps its ``pattern`` name to a layout builder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from genosparse.attention.functional import BACKENDS
+from genosparse.attention.layouts import (BlockLayout, bigbird_layout, dense_layout, dilated_window_layout,
+                                          sliding_window_layout)
+from genosparse.errors import ConfigError
+
+
+@dataclass
+class AttentionConfig:
+    """Sparse-attention settings of every layer of a model.
+
+    Attributes:
+        pattern: ``"bigbird"``, ``"window"``, ``"dilated"`` or ``"dense"``.
+        backend: ``"auto"``, ``"torch"``, ``"triton"`` or ``"dense"`` (see ``sparse_attention``).
+        block_size: tokens per block.
+        num_window_blocks: window blocks per query block (odd; bigbird, dilated).
+        num_global_blocks: global blocks, full rows and columns (bigbird, dilated).
+        num_random_blocks: random key blocks per query block (bigbird).
+        window: one-sided window in tokens (window).
+        dilations: dilation in blocks per head, repeated over heads if shorter (dilated).
+        seed: base seed of the random blocks; layer ``i`` uses ``seed + i``.
+    """
+
+    pattern: str = "bigbird"
+    backend: str = "auto"
+    block_size: int = 64
+    num_window_blocks: int = 3
+    num_global_blocks: int = 2
+    num_random_blocks: int = 3
+    window: int = 256
+    dilations: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.pattern not in PATTERNS:
+            raise ConfigError(f"unknown attention pattern {self.pattern!r}; choose one of {', '.join(PATTERNS)}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"unknown attention backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
+        self.dilations = [int(d) for d in self.dilations]
+
+
+def _bigbird(cfg: AttentionConfig, seq_len: int, num_heads: int, layer: int, device) -> BlockLayout:
+    return bigbird_layout(seq_len, num_heads, block_size=cfg.block_size, num_window_blocks=cfg.num_window_blocks,
+                          num_global_blocks=cfg.num_global_blocks, num_random_blocks=cfg.num_random_blocks,
+                          seed=cfg.seed + layer, device=device)
+
+
+def _window(cfg: AttentionConfig, seq_len: int, num_heads: int, layer: int, device) -> BlockLayout:
+    return sliding_window_layout(seq_len, num_heads, window=cfg.window, block_size=cfg.block_size, device=device)
+
+
+def _dilated(cfg: AttentionConfig, seq_len: int, num_heads: int, layer: int, device) -> BlockLayout:
+    dilations = (cfg.dilations * num_heads)[:num_heads]
+    return dilated_window_layout(seq_len, num_heads, dilations=dilations, num_window_blocks=cfg.num_window_blocks,
+                                 num_global_blocks=cfg.num_global_blocks, block_size=cfg.block_size, device=device)
+
+
+def _dense(cfg: AttentionConfig, seq_len: int, num_heads: int, layer: int, device) -> BlockLayout:
+    return dense_layout(seq_len, num_heads, block_size=cfg.block_size, device=device)
+
+
+PATTERNS: dict[str, Callable[..., BlockLayout]] = {
+    "bigbird": _bigbird,
+    "window": _window,
+    "dilated": _dilated,
+    "dense": _dense,
+}
+
+
+def build_layout(cfg: AttentionConfig, seq_len: int, num_heads: int, layer: int = 0,
+                 device: torch.device | str = "cpu") -> BlockLayout:
+    """The layout of layer ``layer`` for ``seq_len`` tokens and ``num_heads`` heads."""
+    return PATTERNS[cfg.pattern](cfg, seq_len, num_heads, layer, device)

@@ -1,0 +1,34 @@
+"""The ``genosparse`` command: ``train`` (Hydra) and ``score``."""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = """usage: genosparse COMMAND [ARGS]
+
+commands:
+  train [overrides]   train a model; Hydra overrides, e.g. experiment=demo trainer.max_steps=100
+  score ...           score a FASTA with a checkpoint (genosparse score --help)
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``genosparse`` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        sys.exit(0 if argv else 2)
+    command, rest = argv[0], argv[1:]
+    if command == "train":
+        from genosparse.cli.train import main as train_main
+        train_main(rest)
+    elif command == "score":
+        from genosparse.cli.score import main as score_main
+        score_main(rest)
+    else:
+        print(f"genosparse: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""``genosparse train``: Hydra-composed training run (the only module that imports Hydra)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import CSVLogger
+from omegaconf import DictConfig, OmegaConf
+
+from genosparse.errors import GenosparseError
+
+log = logging.getLogger(__name__)
+
+
+def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.Trainer]:
+    """Instantiate the task, data module and trainer a composed config describes."""
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    model["attention"] = OmegaConf.to_container(cfg.attention, resolve=True)
+    task = instantiate(cfg.task, model=model, _convert_="all")
+    datamodule = instantiate(cfg.data)
+    trainer = instantiate(cfg.trainer, logger=CSVLogger(cfg.output_dir, name="logs", version=""))
+    return task, datamodule, trainer
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
+    """Train, export the model to ``cfg.checkpoint_dir`` and return the final validation metrics."""
+    L.seed_everything(cfg.seed, workers=True)
+    task, datamodule, trainer = build(cfg)
+    trainer.fit(task, datamodule=datamodule)
+    metrics = {}
+    if cfg.final_validation and not trainer.fast_dev_run:
+        metrics = {k: float(v) for k, v in trainer.validate(task, datamodule=datamodule, verbose=False)[0].items()}
+    checkpoint = task.export(cfg.checkpoint_dir)
+    print(f"checkpoint: {checkpoint}")
+    print(f"logs:       {Path(cfg.output_dir) / 'logs'}")
+    for name, value in metrics.items():
+        print(f"{name:<14}{value:.4f}")
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="pkg://genosparse.conf", config_name="train")
+def _main(cfg: DictConfig) -> None:
+    try:
+        run(cfg)
+    except GenosparseError as err:
+        log.error("%s", err)
+        sys.exit(2)
+
+
+def main(argv: list[str]) -> None:
+    """Run ``genosparse train`` with Hydra overrides ``argv``."""
+    sys.argv = ["genosparse train", *argv]
+    _main()

@@ -1,0 +1,76 @@
+"""Genome windows for masked-LM pretraining, as a Lightning DataModule."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from genosparse.errors import ConfigError
+from genosparse.genome import Genome
+from genosparse.sequence.windows import GenomeWindowDataset, tile_windows
+
+log = logging.getLogger(__name__)
+
+
+class GenomeWindowDataModule(L.LightningDataModule):
+    """Tiles a FASTA into windows; the last ``val_fraction`` of each contig's windows validate.
+
+    The split is by position (a contiguous tail of every contig), so validation windows do
+    not overlap training windows when ``stride >= window_size``.
+
+    Args:
+        fasta: FASTA path (plain or BGZF).
+        window_size: window length in bases (= model context length).
+        stride: step between window starts in bases (default ``window_size``).
+        contigs: contigs to use (aliases accepted); default all.
+        val_fraction: fraction of each contig's windows held out for validation.
+        max_shift: training augmentation, random shift in bases.
+        rc_prob: training augmentation, probability of reverse complementing a window.
+        batch_size, num_workers: DataLoader settings.
+        seed: seeds the augmentation.
+    Raises:
+        ConfigError: if no window remains for training or validation.
+    """
+
+    def __init__(self, fasta: str, window_size: int = 4096, stride: int | None = None,
+                 contigs: list[str] | None = None, val_fraction: float = 0.05, max_shift: int = 0,
+                 rc_prob: float = 0.5, batch_size: int = 8, num_workers: int = 0, seed: int = 0) -> None:
+        super().__init__()
+        self.fasta = os.fspath(fasta)
+        self.window_size = window_size
+        self.stride = stride
+        self.contigs = list(contigs) if contigs else None
+        self.val_fraction = val_fraction
+        self.max_shift = max_shift
+        self.rc_prob = rc_prob
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+
+    def setup(self, stage: str | None = None) -> None:
+        genome = Genome(self.fasta)
+        tiling = tile_windows(genome, self.window_size, self.stride, contigs=self.contigs)
+        train, val = [], []
+        for contig in dict.fromkeys(w.contig for w in tiling.windows):
+            windows = [w for w in tiling.windows if w.contig == contig]
+            n_val = max(1, round(len(windows) * self.val_fraction)) if len(windows) > 1 else 0
+            train += windows[: len(windows) - n_val]
+            val += windows[len(windows) - n_val:]
+        if not train or not val:
+            raise ConfigError(f"{self.fasta}: {len(train)} training and {len(val)} validation windows of "
+                              f"{self.window_size} bases; use a smaller data.window_size or more contigs")
+        log.info("%s: %d training and %d validation windows of %d bases (%d all-N windows skipped)",
+                 self.fasta, len(train), len(val), self.window_size, tiling.num_all_n_skipped)
+        self.train_set = GenomeWindowDataset(genome, train, max_shift=self.max_shift, rc_prob=self.rc_prob,
+                                             seed=self.seed)
+        self.val_set = GenomeWindowDataset(genome, val)
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.val_set, batch_size=self.batch_size, num_workers=self.num_workers)

@@ -1,0 +1,423 @@
+"""Random access to a reference FASTA (plain or BGZF), built on pyfaidx.
+
+Coordinates are 0-based, end-exclusive. Sequences come back uppercase; IUPAC
+ambiguity codes become ``N``; any other byte is an error naming the file, contig and
+position (the byte rules live in :mod:`genosparse.sequence.vocab`).
+
+Compression: BGZF (``bgzip``) files are read through pyfaidx, which uses
+``Bio.bgzf`` and needs both a ``.fai`` and a ``.gzi`` index. Plain gzip is refused
+rather than decompressed, because it has no random access: every fetch would
+re-inflate the file from its start. Recompress it once with
+``gunzip -c ref.fa.gz | bgzip > ref.fa.bgz``.
+
+Where indexes go: a fresh ``<fasta>.fai`` / ``<fasta>.gzi`` next to the FASTA is used
+as is ("fresh" = not older than the FASTA). A ``<fasta>.gzi.gz`` (as Debian ships
+it) is unpacked. Missing or stale indexes are built by pyfaidx next to the FASTA when
+its folder is writable, otherwise in ``<cache_dir>/<sha256(absolute path)[:16]>/``;
+``cache_dir`` defaults to ``$XDG_CACHE_HOME/genosparse`` or ``~/.cache/genosparse``.
+A folder without any write permission bit counts as read-only even for root, so
+shared read-only data is never modified.
+
+Line layout: pyfaidx computes byte offsets from the first line of each record. It
+reads CRLF files correctly (it strips ``\\r``) and one blank line after a record; it
+refuses to index other blank lines (two in a row, CRLF blank lines, blank lines
+inside a record) or unequal lines, and those errors are re-raised as
+:class:`FastaError`. But it silently returns wrong bases when the last line of a
+record is longer than the others or ends differently (mixed ``\\r\\n``/``\\n``), and
+it truncates at contig ends. So on first open every record's end (and the next
+header) is checked against the index, every fetch is bounds-checked and
+length-checked, and every byte is validated.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import math
+import operator
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyfaidx
+from Bio import bgzf
+
+from genosparse.errors import FastaError
+from genosparse.genome.contigs import resolve_contig
+from genosparse.sequence.vocab import BYTE_TO_TOKEN, INVALID, N, TOKEN_TO_BYTE, invalid_message
+
+log = logging.getLogger(__name__)
+
+_OTHER_COMPRESSION = {
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"PK\x03\x04": "zip",
+}
+_LINE_END = {0: b"", 1: b"\n", 2: b"\r\n"}
+_BETWEEN_RECORDS = re.compile(rb"(?:\r?\n)*>[^\r\n]*\r?\n")
+_NORMALISE_HINT = (
+    "Delete the index to rebuild it; if that does not help, normalise the file "
+    "(e.g. `seqkit seq -w 60 in.fa > out.fa`: one line ending style, equal line "
+    "lengths within each record)"
+)
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/genosparse``, or ``~/.cache/genosparse`` when it is unset."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "genosparse"
+
+
+class Genome:
+    """Lazily opened, picklable random access to one FASTA file.
+
+    Args:
+        path: plain or BGZF-compressed FASTA (``.gz``/``.bgz``); kept as the absolute
+            :attr:`path` (symlinks not resolved).
+        cache_dir: where to build indexes when the FASTA's folder is read-only
+            (default :func:`default_cache_dir`); see the module docstring.
+
+    The file is opened on first access, reopened in a forked child, and the handle is
+    dropped on pickling, so a torch ``Dataset`` holding a ``Genome`` can go to
+    ``DataLoader`` workers. Open a genome once in the main process before starting
+    workers so that a missing index is built once.
+
+    Raises:
+        FastaError: missing file (here), plain gzip or other compression, unusable
+            line layout or index (on first access).
+    """
+
+    def __init__(self, path: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None):
+        self.path = Path(os.path.abspath(os.path.expanduser(path)))
+        if not self.path.is_file():
+            raise FastaError(f"FASTA file not found: {self.path}. Check the path")
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self._faidx: pyfaidx.Faidx | None = None
+        self._pid: int | None = None
+        self._layout_checked = False
+        self._resolved: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"Genome({str(self.path)!r})"
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_faidx"] = None
+        state["_pid"] = None
+        return state
+
+    # ------------------------------------------------------------------ contigs
+    @property
+    def contigs(self) -> list[str]:
+        """Contig names in FASTA order."""
+        return list(self._index.index)
+
+    @property
+    def lengths(self) -> dict[str, int]:
+        """Contig name -> length in bases, in FASTA order."""
+        return {name: record.rlen for name, record in self._index.index.items()}
+
+    def resolve(self, contig: str) -> str:
+        """Return ``contig`` as spelled in this FASTA (``chr20`` -> ``20``, ``MT`` -> ``chrM``).
+
+        Raises:
+            FastaError: unknown or ambiguous contig (lists the closest names).
+        """
+        if contig not in self._resolved:
+            self._resolved[contig] = resolve_contig(contig, self.contigs, str(self.path))
+        return self._resolved[contig]
+
+    def length(self, contig: str) -> int:
+        """Length of ``contig`` in bases (aliases accepted)."""
+        return self._index.index[self.resolve(contig)].rlen
+
+    # ------------------------------------------------------------------ fetching
+    def fetch(
+        self, contig: str, start: int, end: int, *, pad: bool = False, soft_mask: bool = False
+    ) -> str | tuple[str, np.ndarray]:
+        """Sequence of ``contig[start:end]`` (0-based, end-exclusive), uppercase.
+
+        Args:
+            contig: contig name; aliases accepted (``chr20`` on a FASTA with ``20``).
+            start, end: 0-based half-open interval in bases, ``start <= end``.
+            pad: if True, positions outside ``[0, length)`` come back as ``N``
+                (logged at DEBUG; compare with :attr:`lengths` to know). If False
+                they raise.
+            soft_mask: also return the soft mask.
+
+        Returns:
+            ``str`` of length ``end - start``; with ``soft_mask=True`` a tuple
+            ``(seq, mask)`` where ``mask`` is a ``(end - start,)`` bool array, True
+            where the FASTA base was lowercase (False on padding).
+
+        Raises:
+            FastaError: unknown contig, ``start > end``, out-of-range interval without
+                ``pad``, an invalid byte (naming file, contig, 0-based position), or a
+                read whose length disagrees with the index.
+        """
+        left, raw, tokens, right = self._fetch(contig, start, end, pad)
+        seq = TOKEN_TO_BYTE[_pad(tokens, left, right, N)].tobytes().decode("ascii")
+        if not soft_mask:
+            return seq
+        return seq, _pad(raw >= ord("a"), left, right, False)
+
+    def fetch_tokens(self, contig: str, start: int, end: int, *, pad: bool = False) -> np.ndarray:
+        """Token ids of ``contig[start:end]`` (0-based, end-exclusive).
+
+        Returns:
+            ``(end - start,)`` int8 ids of :mod:`genosparse.sequence.vocab` (bases and
+            ``N``; padding is ``N``). Arguments and errors as :meth:`fetch`.
+        """
+        left, _, tokens, right = self._fetch(contig, start, end, pad)
+        return _pad(tokens, left, right, N)
+
+    def _fetch(
+        self, contig: str, start: int, end: int, pad: bool
+    ) -> tuple[int, np.ndarray, np.ndarray, int]:
+        """Validated raw bytes and tokens of the in-range part, and the padding sizes."""
+        name = self.resolve(contig)
+        start, end = operator.index(start), operator.index(end)
+        length = self._index.index[name].rlen
+        if start > end:
+            raise FastaError(
+                f"invalid interval {name}:{start}-{end} in {self.path}: start > end "
+                "(coordinates are 0-based, end-exclusive)"
+            )
+        lo, hi = min(max(start, 0), length), min(max(end, 0), length)
+        hi = max(hi, lo)
+        if (lo, hi) != (start, end):
+            if not pad:
+                raise FastaError(
+                    f"interval {name}:{start}-{end} (0-based, end-exclusive) is outside "
+                    f"contig {name!r} of length {length} in {self.path}; pass pad=True "
+                    "to pad the outside part with N"
+                )
+            log.debug("padding %s:%d-%d with N beyond [0, %d)", name, start, end, length)
+        left = min(max(lo - start, 0), end - start)
+        raw = self._read(name, lo, hi)
+        tokens = BYTE_TO_TOKEN[raw]
+        bad = np.flatnonzero(tokens == INVALID)
+        if bad.size:
+            where = f"contig {name!r} in {self.path}"
+            raise FastaError(invalid_message(int(raw[bad[0]]), lo + int(bad[0]), where))
+        return left, raw, tokens, end - start - left - (hi - lo)
+
+    def _read(self, name: str, lo: int, hi: int) -> np.ndarray:
+        """Raw bytes of ``name[lo:hi]`` through pyfaidx, length-checked, as uint8."""
+        if hi == lo:
+            return np.empty(0, dtype=np.uint8)
+        try:
+            seq = self._index.fetch(name, lo + 1, hi)  # pyfaidx: 1-based, inclusive
+            data = seq.encode("ascii")
+        except UnicodeError as err:
+            raise FastaError(
+                f"non-ASCII byte in contig {name!r} of {self.path} within {lo}-{hi} "
+                "(0-based); a FASTA must be plain ASCII. Fix or replace the file"
+            ) from err
+        except pyfaidx.FetchError as err:
+            raise FastaError(f"cannot read {name}:{lo}-{hi} from {self.path}: {err}") from err
+        if len(data) != hi - lo:
+            raise FastaError(
+                f"reading {name}:{lo}-{hi} (0-based) from {self.path} gave {len(data)} "
+                f"bases instead of {hi - lo}: the record's line layout disagrees with its "
+                f"index {self._index.indexname} (stray carriage return or newline, mixed "
+                f"line endings or a stale index). {_NORMALISE_HINT}"
+            )
+        return np.frombuffer(data, dtype=np.uint8)
+
+    # ------------------------------------------------------------------ opening
+    @property
+    def _index(self) -> pyfaidx.Faidx:
+        if self._faidx is None or self._pid != os.getpid():
+            self._faidx = self._open()
+            self._pid = os.getpid()
+        return self._faidx
+
+    def _open(self) -> pyfaidx.Faidx:
+        is_bgzf = self._sniff_compression()
+        fai, gzi = self._index_paths(is_bgzf)
+        try:
+            faidx = pyfaidx.Faidx(
+                str(self.path),
+                indexname=str(fai),
+                gzi_indexname=str(gzi) if gzi else None,
+                as_raw=True,
+                strict_bounds=True,
+                rebuild=True,
+            )
+        except (
+            pyfaidx.FastaIndexingError,
+            pyfaidx.UnsupportedCompressionFormat,
+            pyfaidx.IndexNotFoundError,
+            ValueError,
+            OSError,
+        ) as err:
+            raise FastaError(
+                f"cannot index FASTA {self.path} (index {fai}): {str(err).rstrip('.')}. "
+                + _NORMALISE_HINT
+            ) from err
+        if not self._layout_checked:
+            self._check_record_ends(faidx, gzi)
+            self._layout_checked = True
+        return faidx
+
+    def _sniff_compression(self) -> bool:
+        """True for BGZF; raise on plain gzip, other compressions and misleading names."""
+        with open(self.path, "rb") as handle:
+            head = handle.read(18)
+        for magic, kind in _OTHER_COMPRESSION.items():
+            if head.startswith(magic):
+                raise FastaError(
+                    f"{self.path} is {kind}-compressed; random access needs plain text or "
+                    "BGZF. Decompress it and recompress with `bgzip`"
+                )
+        is_gzip = head[:2] == b"\x1f\x8b"
+        is_bgzf = is_gzip and len(head) >= 14 and bool(head[3] & 4) and head[12:14] == b"BC"
+        if is_gzip and not is_bgzf:
+            raise FastaError(
+                f"{self.path} is plain gzip, which has no random access. Recompress it "
+                f"with bgzip: `gunzip -c {self.path.name} | bgzip > "
+                f"{self.path.name.removesuffix('.gz')}.bgz`"
+            )
+        if is_bgzf != self.path.name.lower().endswith((".gz", ".bgz")):
+            raise FastaError(
+                f"{self.path} is {'BGZF-compressed' if is_bgzf else 'not compressed'} but "
+                f"its name {'does not end' if is_bgzf else 'ends'} in .gz/.bgz; rename it"
+            )
+        return is_bgzf
+
+    def _index_paths(self, is_bgzf: bool) -> tuple[Path, Path | None]:
+        """Choose the ``.fai`` (and ``.gzi``) paths; unpack a fresh ``.gzi.gz``."""
+        fasta_mtime = self.path.stat().st_mtime
+
+        def fresh(path: Path) -> bool:
+            return path.is_file() and path.stat().st_mtime >= fasta_mtime
+
+        beside = str(self.path)
+        index_dir = self.path.parent
+        if not (os.access(index_dir, os.W_OK) and index_dir.stat().st_mode & 0o222):
+            digest = hashlib.sha256(str(self.path).encode()).hexdigest()[:16]
+            index_dir = (self.cache_dir or default_cache_dir()) / digest
+            index_dir.mkdir(parents=True, exist_ok=True)
+        built_fai = index_dir / (self.path.name + ".fai")
+        gzi = None
+        if is_bgzf:
+            gzi = Path(beside + ".gzi")
+            if not fresh(gzi):
+                gzi = index_dir / (self.path.name + ".gzi")
+            packed = Path(beside + ".gzi.gz")
+            if not fresh(gzi) and fresh(packed):
+                _unpack_gzi(packed, gzi, self.path)
+            if not fresh(gzi):
+                log.info("building BGZF and FASTA indexes of %s in %s", self.path, index_dir)
+                return built_fai, gzi  # pyfaidx rebuilds the .fai along with the .gzi
+        fai = Path(beside + ".fai")
+        if not fresh(fai):
+            fai = built_fai
+            if not fresh(fai):
+                log.info("building FASTA index %s", fai)
+        return fai, gzi
+
+    def _check_record_ends(self, faidx: pyfaidx.Faidx, gzi: Path | None) -> None:
+        """Check that each record ends, and the next header sits, where the index says.
+
+        Each record's last base must be followed by exactly its line ending, then
+        optional blank lines and the next header (or only blank lines at the end of
+        the file). Costs one small read per record.
+        """
+        records = sorted(faidx.index.items(), key=lambda item: item[1].offset)
+        with _RawReader(self.path, gzi) as read:
+            for k, (name, rec) in enumerate(records):
+                nl = rec.lenb - rec.lenc
+                pos = rec.offset
+                if rec.rlen:
+                    pos += rec.rlen + math.ceil(rec.rlen / rec.lenc) * nl - nl - 1
+                last = k + 1 == len(records)
+                stop = pos + 1 + max(nl, 0) + 4096 if last else records[k + 1][1].offset
+                chunk = read(pos, stop - pos)
+                ok = nl in _LINE_END
+                if ok and rec.rlen:
+                    ending = chunk[1 : 1 + nl]
+                    ok = chunk[:1] not in (b"", b"\r", b"\n", b">") and (
+                        ending == _LINE_END[nl] or (last and ending == b"")
+                    )
+                    chunk = chunk[1 + nl :]
+                if ok:
+                    ok = not chunk.strip(b"\r\n") if last else bool(_BETWEEN_RECORDS.fullmatch(chunk))
+                if not ok:
+                    raise FastaError(
+                        f"record {name!r} of {self.path} does not end where its index "
+                        f"{faidx.indexname} says (byte {pos}): its last line is longer than "
+                        "the others, its line endings are mixed, or the index is stale. "
+                        + _NORMALISE_HINT
+                    )
+
+
+def _pad(values: np.ndarray, left: int, right: int, fill: int | bool) -> np.ndarray:
+    if not (left or right):
+        return values
+    return np.concatenate(
+        [np.full(left, fill, values.dtype), values, np.full(right, fill, values.dtype)]
+    )
+
+
+def _unpack_gzi(packed: Path, target: Path, fasta: Path) -> None:
+    """Write the gunzipped ``packed`` .gzi to ``target`` atomically, after sanity checks."""
+    data = gzip.decompress(packed.read_bytes())
+    count = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
+    entries = np.frombuffer(data[8:], dtype="<u8").reshape(-1, 2) if count >= 0 else None
+    if (
+        entries is None
+        or len(data) != 8 + 16 * count
+        or (count and not (np.diff(entries, axis=0) > 0).all())
+        or (count and entries[-1, 0] > fasta.stat().st_size)
+    ):
+        raise FastaError(
+            f"{packed} is not a valid .gzi index of {fasta}. Delete it so the index is rebuilt"
+        )
+    log.info("unpacking BGZF index %s to %s", packed, target)
+    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+        tmp.write(data)
+    os.chmod(tmp.name, 0o644)
+    os.replace(tmp.name, target)
+
+
+class _RawReader:
+    """Context manager yielding ``read(offset, size) -> bytes`` at uncompressed offsets.
+
+    Plain files are read directly; BGZF files through ``Bio.bgzf`` and the ``.gzi``
+    block table (htslib format: count, then (compressed, uncompressed) offset pairs).
+    """
+
+    def __init__(self, path: Path, gzi: Path | None):
+        self.path, self.gzi = path, gzi
+
+    def __enter__(self) -> Callable[[int, int], bytes]:
+        self.handle = open(self.path, "rb")
+        if self.gzi is None:
+            return self._read_plain
+        table = np.frombuffer(self.gzi.read_bytes()[8:], dtype="<u8").reshape(-1, 2)
+        self.blocks = np.vstack([np.zeros((1, 2), dtype=np.uint64), table]).astype(np.int64)
+        self.reader = bgzf.BgzfReader(fileobj=self.handle, mode="rb")
+        return self._read_bgzf
+
+    def __exit__(self, *exc) -> None:
+        self.handle.close()
+
+    def _read_plain(self, offset: int, size: int) -> bytes:
+        self.handle.seek(offset)
+        return self.handle.read(size)
+
+    def _read_bgzf(self, offset: int, size: int) -> bytes:
+        k = int(np.searchsorted(self.blocks[:, 1], offset, side="right")) - 1
+        block_start, block_offset = int(self.blocks[k, 0]), offset - int(self.blocks[k, 1])
+        try:
+            self.reader.seek(bgzf.make_virtual_offset(block_start, block_offset))
+        except ValueError:  # offset beyond the end of the data
+            return b""
+        return self.reader.read(size)

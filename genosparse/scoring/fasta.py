@@ -1,0 +1,113 @@
+"""``score_fasta``: stream scores of the records or tiled windows of a FASTA."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from genosparse.genome import Genome
+from genosparse.genome.regions import Interval, parse_region
+from genosparse.models.backbone import GenomicModel
+from genosparse.models.checkpoint import load_model
+from genosparse.scoring.scorers import score_batch, score_name
+from genosparse.sequence.vocab import N, PAD
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    """One scored interval: a whole short record, or one window of a long contig.
+
+    ``start``/``end`` are 0-based half-open (bases); ``flag`` is empty, or ``"all_N"`` for an
+    interval without any A/C/G/T (no score, ``nan``).
+    """
+
+    name: str
+    start: int
+    end: int
+    score: float
+    flag: str = ""
+
+
+def default_device() -> torch.device:
+    """CUDA when available, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _intervals(genome: Genome, window: int, regions: Iterable[str] | None) -> list[Interval]:
+    """Tile each contig (or region) into consecutive windows of ``window`` bases; the last may be shorter."""
+    if regions:
+        spans = []
+        for text in regions:
+            contig, start, end = parse_region(text)
+            name, length = genome.resolve(contig), genome.length(contig)
+            spans.append((name, start or 0, length if end is None else end))
+    else:
+        spans = [(name, 0, length) for name, length in genome.lengths.items()]
+    intervals = []
+    for contig, start, end in spans:
+        if end > genome.length(contig):
+            genome.fetch(contig, start, end)  # raises FastaError naming contig, interval and length
+        intervals += [Interval(contig, s, min(s + window, end)) for s in range(start, end, window)]
+    return intervals
+
+
+def _batches(genome: Genome, intervals: list[Interval], batch_size: int) -> Iterator[tuple[list[Interval], np.ndarray]]:
+    for i in range(0, len(intervals), batch_size):
+        chunk = intervals[i:i + batch_size]
+        tokens = np.full((len(chunk), max(len(iv) for iv in chunk)), PAD, dtype=np.int64)
+        for row, iv in enumerate(chunk):
+            tokens[row, :len(iv)] = genome.fetch_tokens(iv.contig, iv.start, iv.end)
+        yield chunk, tokens
+
+
+def score_fasta(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Genome, *,
+                window: int | None = None, regions: Iterable[str] | None = None, batch_size: int = 8,
+                rc_average: bool = True, device: torch.device | str | None = None,
+                progress: bool = True) -> Iterator[ScoreRow]:
+    """Score a FASTA with a model, streaming one :class:`ScoreRow` per interval in FASTA order.
+
+    Records no longer than ``window`` give one row each (the whole record); longer contigs
+    are tiled into consecutive windows of ``window`` bases (the last one shorter), one row
+    per window. The score is the probability of a classification model, or the mean masked
+    log-likelihood per base of an MLM model (:func:`genosparse.scoring.scorers.score_batch`).
+
+    Args:
+        model: a loaded :class:`GenomicModel` or a checkpoint folder.
+        fasta: FASTA path (plain or BGZF) or an open :class:`Genome`.
+        window: window length in bases; default the model's ``context_length``.
+        regions: optional ``chrom:start-end`` regions (1-based inclusive, samtools style)
+            to score instead of every contig.
+        rc_average: average each score with the reverse complement's.
+        device: default CUDA when available, else CPU.
+    Raises:
+        FastaError: unreadable FASTA, unknown contig or a region past a contig end.
+        ConfigError: unreadable checkpoint.
+    """
+    device = torch.device(device) if device is not None else default_device()
+    if not isinstance(model, GenomicModel):
+        model = load_model(model, device)
+    model = model.eval().to(device)
+    genome = fasta if isinstance(fasta, Genome) else Genome(fasta)
+    window = window or model.config.context_length
+    intervals = _intervals(genome, window, regions)
+    log.info("scoring %d intervals of up to %d bases from %s (%s)", len(intervals), window, genome.path,
+             score_name(model))
+    bar = tqdm(total=len(intervals), unit="window", disable=not progress, desc="score")
+    with torch.inference_mode():
+        for chunk, tokens in _batches(genome, intervals, batch_size):
+            tokens_t = torch.from_numpy(tokens).to(device)
+            scores = score_batch(model, tokens_t, rc_average).float().cpu().numpy()
+            all_n = ((tokens == N) | (tokens == PAD)).all(axis=1)
+            for iv, score, empty in zip(chunk, scores, all_n):
+                yield ScoreRow(iv.contig, iv.start, iv.end, float("nan") if empty else float(score),
+                               "all_N" if empty else "")
+            bar.update(len(chunk))
+    bar.close()

@@ -1,0 +1,50 @@
+"""Shared LightningModule plumbing: model construction, optimizer, checkpoint export."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import lightning as L
+import torch
+
+from genosparse.models.backbone import GenomicModel
+from genosparse.models.checkpoint import save_model
+from genosparse.models.config import ModelConfig
+
+OptimizerFactory = Callable[[Any], torch.optim.Optimizer]
+
+
+class GenomicTask(L.LightningModule):
+    """Base of the training tasks: holds a :class:`GenomicModel` as ``self.model``.
+
+    Args:
+        model: the model config (a dict is converted; Hydra passes one).
+        optimizer: ``params -> Optimizer`` (a Hydra ``_partial_`` works); default AdamW, lr 1e-3.
+        warmup_steps: linear learning-rate warm-up steps, then constant.
+    """
+
+    head: str = ""
+
+    def __init__(self, model: ModelConfig | dict, optimizer: OptimizerFactory | None = None,
+                 warmup_steps: int = 0) -> None:
+        super().__init__()
+        config = model if isinstance(model, ModelConfig) else ModelConfig(**dict(model, head=self.head))
+        self.save_hyperparameters({"model": config.to_dict(), "warmup_steps": warmup_steps})
+        self.model = GenomicModel(config)
+        self.optimizer_factory = optimizer or functools.partial(torch.optim.AdamW, lr=1e-3, weight_decay=0.01)
+        self.warmup_steps = warmup_steps
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.warmup_steps <= 0:
+            return optimizer
+        warmup = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: min(1.0, (step + 1) / self.warmup_steps))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": warmup, "interval": "step"}}
+
+    def export(self, path: str | os.PathLike) -> Path:
+        """Write the model as a checkpoint folder (``model.safetensors`` + ``config.json``)."""
+        return save_model(self.model, path)

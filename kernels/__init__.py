@@ -1,0 +1,1 @@
+"""Triton block-sparse attention kernels (``@triton.jit`` functions and their launchers)."""

@@ -1,0 +1,19 @@
+"""Shared fixtures: the real data folder ``<repo>/../shared/data``."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Path of the read-only real data; fails on CI (``CI=true``) when missing, else skips."""
+    if not SHARED_DATA.is_dir():
+        message = f"real test data folder {SHARED_DATA.resolve()} is missing"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return SHARED_DATA.resolve()
