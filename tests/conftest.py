@@ -17,3 +17,15 @@ def shared_data() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return SHARED_DATA.resolve()
+
+
+@pytest.fixture(scope="session")
+def chr20(shared_data) -> Path:
+    """Human chr20 GRCh37, BGZF with ``.fai`` and a gzipped ``.gzi`` (as Debian ships it)."""
+    return shared_data / "reference" / "20.fa.gz"
+
+
+@pytest.fixture(autouse=True)
+def _index_cache(tmp_path_factory, monkeypatch):
+    """Index files built for read-only FASTAs go to a per-session temporary cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))

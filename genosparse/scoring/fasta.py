@@ -16,9 +16,12 @@ from genosparse.genome.regions import Interval, parse_region
 from genosparse.models.backbone import GenomicModel
 from genosparse.models.checkpoint import load_model
 from genosparse.scoring.scorers import score_batch, score_name
-from genosparse.sequence.vocab import N, PAD
+from genosparse.sequence.vocab import N
 
 log = logging.getLogger(__name__)
+
+STREAM_CHUNK = 16
+"""Intervals are read, grouped by length and scored ``STREAM_CHUNK * batch_size`` at a time."""
 
 
 @dataclass(frozen=True)
@@ -59,13 +62,20 @@ def _intervals(genome: Genome, window: int, regions: Iterable[str] | None) -> li
     return intervals
 
 
-def _batches(genome: Genome, intervals: list[Interval], batch_size: int) -> Iterator[tuple[list[Interval], np.ndarray]]:
-    for i in range(0, len(intervals), batch_size):
-        chunk = intervals[i:i + batch_size]
-        tokens = np.full((len(chunk), max(len(iv) for iv in chunk)), PAD, dtype=np.int64)
-        for row, iv in enumerate(chunk):
-            tokens[row, :len(iv)] = genome.fetch_tokens(iv.contig, iv.start, iv.end)
-        yield chunk, tokens
+def _batches(genome: Genome, intervals: list[Interval], batch_size: int
+             ) -> Iterator[tuple[list[Interval], np.ndarray]]:
+    """Batches of equal-length intervals, in order within each length.
+
+    Equal lengths mean no padding: BigBird's global and random blocks depend on the input
+    length, so padding a short record would change the pattern it is scored with.
+    """
+    by_length: dict[int, list[Interval]] = {}
+    for iv in intervals:
+        by_length.setdefault(len(iv), []).append(iv)
+    for group in by_length.values():
+        for i in range(0, len(group), batch_size):
+            chunk = group[i:i + batch_size]
+            yield chunk, np.stack([genome.fetch_tokens(iv.contig, iv.start, iv.end).astype(np.int64) for iv in chunk])
 
 
 def score_fasta(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Genome, *,
@@ -102,12 +112,14 @@ def score_fasta(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLik
              score_name(model))
     bar = tqdm(total=len(intervals), unit="window", disable=not progress, desc="score")
     with torch.inference_mode():
-        for chunk, tokens in _batches(genome, intervals, batch_size):
-            tokens_t = torch.from_numpy(tokens).to(device)
-            scores = score_batch(model, tokens_t, rc_average).float().cpu().numpy()
-            all_n = ((tokens == N) | (tokens == PAD)).all(axis=1)
-            for iv, score, empty in zip(chunk, scores, all_n):
-                yield ScoreRow(iv.contig, iv.start, iv.end, float("nan") if empty else float(score),
-                               "all_N" if empty else "")
-            bar.update(len(chunk))
+        for start in range(0, len(intervals), STREAM_CHUNK * batch_size):
+            part = intervals[start:start + STREAM_CHUNK * batch_size]
+            rows: dict[Interval, ScoreRow] = {}
+            for chunk, tokens in _batches(genome, part, batch_size):
+                scores = score_batch(model, torch.from_numpy(tokens).to(device), rc_average).float().cpu().numpy()
+                for iv, score, empty in zip(chunk, scores, (tokens == N).all(axis=1)):
+                    rows[iv] = ScoreRow(iv.contig, iv.start, iv.end, float("nan") if empty else float(score),
+                                        "all_N" if empty else "")
+                bar.update(len(chunk))
+            yield from (rows[iv] for iv in part)
     bar.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from pathlib import Path
@@ -21,7 +22,8 @@ class GenomicTask(L.LightningModule):
     """Base of the training tasks: holds a :class:`GenomicModel` as ``self.model``.
 
     Args:
-        model: the model config (a dict is converted; Hydra passes one).
+        model: the model config (a dict is converted; Hydra passes one); its ``head`` is set
+            to the task's.
         optimizer: ``params -> Optimizer`` (a Hydra ``_partial_`` works); default AdamW, lr 1e-3.
         warmup_steps: linear learning-rate warm-up steps, then constant.
     """
@@ -31,7 +33,8 @@ class GenomicTask(L.LightningModule):
     def __init__(self, model: ModelConfig | dict, optimizer: OptimizerFactory | None = None,
                  warmup_steps: int = 0) -> None:
         super().__init__()
-        config = model if isinstance(model, ModelConfig) else ModelConfig(**dict(model, head=self.head))
+        config = (dataclasses.replace(model, head=self.head) if isinstance(model, ModelConfig)
+                  else ModelConfig(**dict(model, head=self.head)))
         self.save_hyperparameters({"model": config.to_dict(), "warmup_steps": warmup_steps})
         self.model = GenomicModel(config)
         self.optimizer_factory = optimizer or functools.partial(torch.optim.AdamW, lr=1e-3, weight_decay=0.01)
@@ -44,6 +47,12 @@ class GenomicTask(L.LightningModule):
         warmup = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: min(1.0, (step + 1) / self.warmup_steps))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": warmup, "interval": "step"}}
+
+    def on_train_epoch_start(self) -> None:
+        """Select this epoch's augmentation draws (datasets with ``set_epoch``)."""
+        dataset = getattr(self.trainer.train_dataloader, "dataset", None)
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(self.current_epoch)
 
     def export(self, path: str | os.PathLike) -> Path:
         """Write the model as a checkpoint folder (``model.safetensors`` + ``config.json``)."""

@@ -1,0 +1,43 @@
+"""Every option of every Hydra config group composes and instantiates."""
+
+from importlib import resources
+
+import lightning as L
+import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+from genosparse.cli.train import build
+
+GROUPS = ["task", "model", "attention", "data", "trainer", "experiment"]
+
+
+def _options(group):
+    return sorted(p.stem for p in resources.files("genosparse.conf").joinpath(group).iterdir()
+                  if p.name.endswith(".yaml"))
+
+
+def test_configs_ship_in_the_package():
+    for group in GROUPS:
+        assert _options(group), group
+    assert resources.files("genosparse.conf").joinpath("train.yaml").is_file()
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in _options(g)])
+def test_group_option_instantiates(group, option, tmp_path, shared_data):
+    overrides = [f"{group}={option}", f"data_dir={shared_data}"]
+    if (group, option) in (("data", "promoters"), ("task", "promoter")):
+        overrides += ["data=promoters", "task=promoter"]
+    if group == "trainer" and option == "gpu":
+        overrides.append("trainer.accelerator=cpu")  # the CI machine has no GPU; the rest of the config is used
+        overrides.append("trainer.precision=bf16-mixed")
+    with initialize_config_module("genosparse.conf", version_base="1.3"):
+        cfg = compose("train", overrides=[*overrides, f"output_dir={tmp_path}"])
+    OmegaConf.resolve(cfg)
+    task, datamodule, trainer = build(cfg)
+    assert isinstance(task, L.LightningModule) and isinstance(datamodule, L.LightningDataModule)
+    assert isinstance(trainer, L.Trainer)
+    assert task.model.config.d_model == cfg.model.d_model
+    assert task.model.config.attention.pattern == cfg.attention.pattern
+    assert task.model.config.head == {"mlm": "mlm", "promoter": "classification"}[cfg.task._target_.split(".")[-1]
+                                                                                  .removesuffix("Task").lower()]

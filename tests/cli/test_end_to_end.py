@@ -1,0 +1,72 @@
+"""`genosparse train ... trainer.fast_dev_run=true` then `genosparse score`, as a user runs them."""
+
+import math
+import subprocess
+import sys
+
+import pytest
+
+from genosparse.sequence.labeled import read_labeled_tsv
+
+
+def genosparse(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "genosparse.cli.main", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_mlm_train_then_score_a_region_of_chr20(tmp_path, chr20):
+    run = tmp_path / "run"
+    train = genosparse("train", "experiment=demo", f"data.fasta={chr20}", "trainer.fast_dev_run=true",
+                       f"hydra.run.dir={run}", cwd=tmp_path)
+    assert train.returncode == 0, train.stderr[-3000:]
+    assert (run / "checkpoint" / "model.safetensors").is_file()
+    out = tmp_path / "scores.bedgraph"
+    # 1-based inclusive region 30,000,001-30,005,000 = 0-based [30,000,000, 30,005,000)
+    score = genosparse("score", "--checkpoint", run / "checkpoint", "--fasta", chr20, "--region",
+                       "chr20:30,000,001-30,005,000", "--out", out, "--quiet", cwd=tmp_path)
+    assert score.returncode == 0, score.stderr[-3000:]
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("track type=bedGraph")
+    rows = [line.split("\t") for line in lines[1:]]
+    assert [(r[0], int(r[1]), int(r[2])) for r in rows] == [
+        ("20", 30_000_000, 30_002_048), ("20", 30_002_048, 30_004_096), ("20", 30_004_096, 30_005_000)]
+    scores = [float(r[3]) for r in rows]
+    assert all(math.log(1e-4) < s < 0 for s in scores), scores  # mean log-probability of a base
+    assert "wrote 3 rows" in score.stdout
+
+
+def test_promoter_train_then_score_short_records(tmp_path, shared_data):
+    run = tmp_path / "run"
+    train = genosparse("train", "experiment=promoter", f"data_dir={shared_data}", "trainer.fast_dev_run=true",
+                       f"hydra.run.dir={run}", cwd=tmp_path)
+    assert train.returncode == 0, train.stderr[-3000:]
+    val = read_labeled_tsv(shared_data / "promoters" / "prom_core_val.tsv")
+    fasta = tmp_path / "promoters.fa"
+    fasta.write_text("".join(f">seq{i}\n{s}\n" for i, s in enumerate(val.sequences[:20])))
+    out = tmp_path / "scores.tsv"
+    score = genosparse("score", "--checkpoint", run / "checkpoint", "--fasta", fasta, "--out", out, "--quiet",
+                       cwd=tmp_path)
+    assert score.returncode == 0, score.stderr[-3000:]
+    lines = out.read_text().splitlines()
+    assert lines[0] == "name\tstart\tend\tprobability\tflag"
+    rows = [line.split("\t") for line in lines[1:]]
+    assert [r[0] for r in rows] == [f"seq{i}" for i in range(20)]
+    assert all(r[1] == "0" and r[2] == "70" and 0 < float(r[3]) < 1 for r in rows)
+
+
+def test_score_errors_are_clear_and_write_nothing(tmp_path, chr20):
+    out = tmp_path / "x.tsv"
+    result = genosparse("score", "--checkpoint", tmp_path / "nope", "--fasta", chr20, "--out", out, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "attention=longformer"], "longformer"),
+    (["frobnicate"], "unknown command"),
+])
+def test_bad_commands(tmp_path, args, message):
+    result = genosparse(*args, cwd=tmp_path)
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout

@@ -1,0 +1,111 @@
+"""The model: shapes, padding, reverse complement, checkpoints."""
+
+import json
+
+import pytest
+import torch
+
+from genosparse.attention import AttentionConfig
+from genosparse.errors import ConfigError
+from genosparse.models import GenomicModel, ModelConfig, load_model, save_model
+from genosparse.models.inference import classification_logits, reverse_complement_padded
+from genosparse.sequence.vocab import PAD, reverse_complement
+
+
+def _config(head="classification", **kw):
+    att = AttentionConfig(block_size=16, num_global_blocks=1, num_random_blocks=1, backend="torch")
+    return ModelConfig(head=head, d_model=32, num_layers=2, num_heads=2, dropout=0.0, context_length=128,
+                       attention=att, **kw)
+
+
+def _tokens(batch, length, seed=0):
+    return torch.randint(0, 4, (batch, length), generator=torch.Generator().manual_seed(seed))
+
+
+def test_shapes():
+    torch.manual_seed(0)
+    assert GenomicModel(_config("mlm")).eval()(_tokens(2, 100)).shape == (2, 100, 4)
+    assert GenomicModel(_config(num_outputs=3)).eval()(_tokens(2, 100)).shape == (2, 3)
+    assert GenomicModel(_config()).eval().embed(_tokens(2, 50)).shape == (2, 50, 32)
+
+
+def test_padding_does_not_change_a_sequence_score():
+    """With a length-independent pattern (sliding window) padding keys are fully masked.
+    (BigBird's global and random blocks depend on the padded length, so scoring batches
+    only equal-length sequences; see tests/scoring.)"""
+    torch.manual_seed(0)
+    cfg = _config()
+    cfg.attention = AttentionConfig(pattern="window", window=20, block_size=16, backend="torch")
+    model = GenomicModel(cfg).eval()
+    short = _tokens(1, 70, seed=1)
+    padded = torch.cat([short, torch.full((1, 30), PAD)], dim=1)
+    torch.testing.assert_close(model(padded), model(short), rtol=1e-5, atol=1e-5)
+
+
+def test_reverse_complement_padded_matches_per_sequence_rc():
+    tokens = torch.full((2, 8), PAD)
+    tokens[0, :5] = torch.tensor([0, 1, 2, 3, 4])
+    tokens[1] = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    rc = reverse_complement_padded(tokens)
+    assert rc[0, :5].tolist() == reverse_complement(tokens[0, :5]).tolist() and (rc[0, 5:] == PAD).all()
+    assert rc[1].tolist() == reverse_complement(tokens[1]).tolist()
+
+
+def test_rc_average_is_strand_symmetric():
+    torch.manual_seed(0)
+    model = GenomicModel(_config()).eval()
+    tokens = _tokens(3, 64)
+    forward = classification_logits(model, tokens, rc_average=True)
+    backward = classification_logits(model, reverse_complement(tokens), rc_average=True)
+    torch.testing.assert_close(forward, backward, rtol=1e-5, atol=1e-5)
+
+
+def test_checkpoint_round_trip_is_exact(tmp_path):
+    torch.manual_seed(0)
+    model = GenomicModel(_config("mlm")).eval()
+    save_model(model, tmp_path / "ckpt")
+    meta = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    assert meta["model"]["attention"]["block_size"] == 16 and meta["vocabulary"][4] == "N"
+    restored = load_model(tmp_path / "ckpt")
+    assert restored.config == model.config
+    for (name, a), (_, b) in zip(model.state_dict().items(), restored.state_dict().items()):
+        assert torch.equal(a, b), name
+    tokens = _tokens(2, 100)
+    assert torch.equal(model(tokens), restored(tokens))
+
+
+def test_layout_is_the_same_in_train_and_eval_and_across_instances():
+    torch.manual_seed(0)
+    model = GenomicModel(_config("mlm"))
+    layer = model.backbone.blocks[1].attn
+    train_layout = layer.layout(256, torch.device("cpu"))
+    model.eval()
+    other = GenomicModel(_config("mlm")).backbone.blocks[1].attn.layout(256, torch.device("cpu"))
+    assert layer.layout(256, torch.device("cpu")) is train_layout
+    assert torch.equal(train_layout.kv_indices, other.kv_indices)
+    first = model.backbone.blocks[0].attn.layout(256, torch.device("cpu"))
+    assert not torch.equal(first.kv_indices, train_layout.kv_indices)  # seeded per layer
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_model(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="config.json"):
+        load_model(tmp_path / "empty")
+    model = GenomicModel(_config())
+    save_model(model, tmp_path / "ok")
+    meta = json.loads((tmp_path / "ok" / "config.json").read_text())
+    meta["model"]["d_model"] = 64
+    (tmp_path / "ok" / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match="do not match"):
+        load_model(tmp_path / "ok")
+
+
+def test_bad_config():
+    with pytest.raises(ConfigError, match="head"):
+        ModelConfig(head="regression")
+    with pytest.raises(ConfigError, match="divisible"):
+        ModelConfig(d_model=30, num_heads=4)
+    with pytest.raises(ConfigError, match="pattern"):
+        AttentionConfig(pattern="longformer")
