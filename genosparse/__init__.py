@@ -1,3 +1,30 @@
-"""genosparse: genomics long-sequence modeling on block-sparse attention."""
+"""genosparse: genomics long-sequence modeling on block-sparse attention.
+
+The main entry points are importable from the top level; they load on first use, so
+``import genosparse`` stays light and needs none of the optional packages::
+
+    genosparse.load_model(path)            # checkpoint folder -> GenomicModel
+    genosparse.score_fasta(model, fasta)   # stream ScoreRow per record / window
+    genosparse.Genome(path)                # FASTA access (plain or BGZF)
+    genosparse.sparse_attention(q, k, v, layout)
+"""
+
+from importlib import import_module
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "Genome": "genosparse.genome",
+    "load_model": "genosparse.models",
+    "save_model": "genosparse.models",
+    "score_fasta": "genosparse.scoring",
+    "sparse_attention": "genosparse.attention",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'genosparse' has no attribute {name!r}")

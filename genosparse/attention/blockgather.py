@@ -30,6 +30,7 @@ class _RowGroup:
     rows: torch.Tensor  # (R,) int64 query-block ids
     cols: torch.Tensor  # (H, R, W) int64 key-block ids (0 where padding)
     valid: torch.Tensor  # (H, R, W) bool, False on padding
+    full: bool  # every row attends every key block in every head: no gather needed
 
 
 def _row_groups(layout: BlockLayout) -> list[_RowGroup]:
@@ -48,7 +49,8 @@ def _row_groups(layout: BlockLayout) -> list[_RowGroup]:
         valid = slot[None, None, :] < degree[:, rows, None]
         pos = (start[..., None] + slot).clamp_max(layout.kv_indices.shape[1] - 1)
         cols = torch.gather(layout.kv_indices.long(), 1, pos.flatten(1)).view_as(pos)
-        groups.append(_RowGroup(rows, torch.where(valid, cols, 0), valid))
+        full = bool((degree[:, rows] == layout.num_blocks).all())
+        groups.append(_RowGroup(rows, torch.where(valid, cols, 0), valid, full))
     return groups
 
 
@@ -76,6 +78,13 @@ def blockgather_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lay
     for group in _row_groups(layout):
         rows, cols = group.rows, group.cols
         r, w = cols.shape[1], cols.shape[2]
+        if group.full:
+            out, lse = _full_rows(qb[:, :, rows].reshape(batch, heads, r * bs, dim), k, v, rows, key_valid, layout,
+                                  need_lse)
+            outs.append(out.view(batch, heads, r, bs, dim))
+            lses.append(lse.view(batch, heads, r, bs) if need_lse else None)
+            order.append(rows)
+            continue
         flat = (head_base + cols).flatten()  # index_select: its backward is index_add, not index_put
         kg = kflat.index_select(1, flat).view(batch * heads * r, w * bs, dim)
         vg = vflat.index_select(1, flat).view(batch * heads * r, w * bs, dim)
@@ -90,6 +99,21 @@ def blockgather_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lay
     out = torch.cat(outs, dim=2)[:, :, inverse].reshape(batch, heads, length, dim)
     lse = torch.cat(lses, dim=2)[:, :, inverse].reshape(batch, heads, length) if need_lse else None
     return out.to(q.dtype), lse
+
+
+def _full_rows(q_rows: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rows: torch.Tensor, key_valid: torch.Tensor,
+               layout: BlockLayout, need_lse: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Rows that attend every key block (global rows, dense layouts): plain attention on the
+    whole of k and v, ``q_rows`` ``(B, H, R * bs, D)`` (already scaled), no gather."""
+    acc = accumulation_dtype(q_rows.dtype)
+    mask = key_valid[:, None, None, :]  # (B, 1, 1, Lp)
+    if layout.token_window is not None:
+        bs = layout.block_size
+        q_pos = (rows[:, None] * bs + torch.arange(bs, device=rows.device)).flatten()
+        k_pos = torch.arange(k.shape[2], device=rows.device)
+        mask = mask & ((q_pos[:, None] - k_pos[None, :]).abs() <= layout.token_window)
+    scores = torch.matmul(q_rows.to(acc), k.transpose(-1, -2).to(acc)) + mask_bias(mask, acc)
+    return softmax_attention(scores, mask.any(dim=-1, keepdim=True), v, need_lse)
 
 
 def _group_mask(group: _RowGroup, valid_b: torch.Tensor, layout: BlockLayout) -> torch.Tensor:

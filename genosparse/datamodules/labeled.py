@@ -1,4 +1,4 @@
-"""Labeled short sequences (TSV ``sequence<TAB>label``) as a Lightning DataModule."""
+"""Labeled short sequences as a Lightning DataModule: TSV ``sequence<TAB>label`` or FASTA + labels."""
 
 from __future__ import annotations
 
@@ -7,15 +7,26 @@ import os
 import lightning as L
 from torch.utils.data import DataLoader
 
-from genosparse.sequence.labeled import LabeledSequenceDataset, read_labeled_tsv
+from genosparse.sequence.labeled import (LabeledSequenceDataset, LabeledSequences, read_labeled_fasta,
+                                         read_labeled_tsv)
+
+
+def read_labeled(path: str, labels: str | None = None) -> LabeledSequences:
+    """A TSV ``sequence<TAB>label`` file, or, when ``labels`` is given, a FASTA and its
+    ``name<TAB>label`` file."""
+    return read_labeled_fasta(path, labels) if labels else read_labeled_tsv(path)
 
 
 class LabeledSequenceDataModule(L.LightningDataModule):
-    """Train / validation (/ test) TSV files of labeled sequences.
+    """Train / validation (/ test) sets of labeled sequences.
+
+    Each split is a TSV with header ``sequence<TAB>label``, or a FASTA whose labels come from
+    the matching ``*_labels`` TSV (``name<TAB>label``).
 
     Args:
-        train, val: TSV paths with header ``sequence<TAB>label``.
-        test: optional TSV path.
+        train, val: TSV or FASTA paths.
+        test: optional TSV or FASTA path.
+        train_labels, val_labels, test_labels: label files for FASTA splits.
         length: tokens per sequence (shorter padded, longer centre-cropped); default the
             longest training sequence.
         rc_prob: training augmentation, probability of reverse complementing a sequence.
@@ -23,10 +34,11 @@ class LabeledSequenceDataModule(L.LightningDataModule):
         seed: seeds the augmentation.
     """
 
-    def __init__(self, train: str, val: str, test: str | None = None, length: int | None = None,
+    def __init__(self, train: str, val: str, test: str | None = None, train_labels: str | None = None,
+                 val_labels: str | None = None, test_labels: str | None = None, length: int | None = None,
                  rc_prob: float = 0.5, batch_size: int = 64, num_workers: int = 0, seed: int = 0) -> None:
         super().__init__()
-        self.paths = {"train": os.fspath(train), "val": os.fspath(val), "test": test and os.fspath(test)}
+        self.paths = {"train": (train, train_labels), "val": (val, val_labels), "test": (test, test_labels)}
         self.length = length
         self.rc_prob = rc_prob
         self.batch_size = batch_size
@@ -34,12 +46,12 @@ class LabeledSequenceDataModule(L.LightningDataModule):
         self.seed = seed
 
     def setup(self, stage: str | None = None) -> None:
-        train = read_labeled_tsv(self.paths["train"])
+        train = read_labeled(*self.paths["train"])
         length = self.length or max(len(s) for s in train.sequences)
         self.train_set = LabeledSequenceDataset(train, length=length, rc_prob=self.rc_prob, seed=self.seed)
-        self.val_set = LabeledSequenceDataset(read_labeled_tsv(self.paths["val"]), length=length)
-        self.test_set = (LabeledSequenceDataset(read_labeled_tsv(self.paths["test"]), length=length)
-                         if self.paths["test"] else None)
+        self.val_set = LabeledSequenceDataset(read_labeled(*self.paths["val"]), length=length)
+        test, test_labels = self.paths["test"]
+        self.test_set = LabeledSequenceDataset(read_labeled(test, test_labels), length=length) if test else None
 
     def _loader(self, dataset, shuffle: bool = False) -> DataLoader:
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers)
