@@ -50,6 +50,13 @@ def resolve_backend(backend: str, device: torch.device) -> str:
 
 
 def _check_inputs(q, k, v, layout: BlockLayout, key_padding_mask) -> None:
+    if not isinstance(layout, BlockLayout):
+        raise LayoutError(f"layout must be a BlockLayout (see genosparse.attention.layouts), got {type(layout).__name__}")
+    if not all(isinstance(t, torch.Tensor) for t in (q, k, v)):
+        raise LayoutError("q, k, v must be torch tensors of shape (B, H, L, D)")
+    if not q.is_floating_point() or q.dtype != k.dtype or q.dtype != v.dtype:
+        raise LayoutError(f"q, k, v must share one floating-point dtype (fp16, bf16, fp32), got {q.dtype}, "
+                          f"{k.dtype}, {v.dtype}")
     if q.dim() != 4 or q.shape != k.shape or q.shape != v.shape:
         raise LayoutError(f"q, k, v must all be (B, H, L, D) of one shape, got {tuple(q.shape)}, "
                           f"{tuple(k.shape)}, {tuple(v.shape)}")
@@ -57,7 +64,10 @@ def _check_inputs(q, k, v, layout: BlockLayout, key_padding_mask) -> None:
     if layout.seq_len != length or layout.num_heads != heads:
         raise LayoutError(f"layout was built for seq_len={layout.seq_len}, heads={layout.num_heads} but the input "
                           f"has L={length}, H={heads}; build the layout for the input's length and heads")
-    if key_padding_mask is not None and (key_padding_mask.shape != (batch, length)
+    if q.shape[-1] == 0:
+        raise LayoutError("q, k, v have head dimension D=0")
+    if key_padding_mask is not None and (not isinstance(key_padding_mask, torch.Tensor)
+                                         or key_padding_mask.shape != (batch, length)
                                          or key_padding_mask.dtype != torch.bool):
         raise LayoutError(f"key_padding_mask must be a bool tensor of shape (B, L) = ({batch}, {length}), "
                           f"got {key_padding_mask.dtype} {tuple(key_padding_mask.shape)}")
@@ -83,11 +93,12 @@ def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: 
         ``out`` ``(B, H, L, D)`` in ``q.dtype``; with ``return_lse`` also ``lse`` ``(B, H, L)``
         fp32. A query that attends no key (all its keys padded) gets zeros and ``lse=-inf``.
     Raises:
-        LayoutError: on mismatched shapes, a layout for another length or head count, or an
-            unavailable backend.
+        LayoutError: on non-float or mismatched inputs, a layout for another length or head
+            count, an inconsistent layout, or an unavailable backend.
     """
     _check_inputs(q, k, v, layout, key_padding_mask)
     name = resolve_backend(backend, q.device)
+    layout.validate()
     batch, _, length, dim = q.shape
     scale = 1.0 / math.sqrt(dim) if scale is None else scale
     key_valid = torch.ones(batch, length, dtype=torch.bool, device=q.device)

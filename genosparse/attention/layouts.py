@@ -68,6 +68,36 @@ class BlockLayout:
     block_size: int
     token_window: int | None = None
 
+    def validate(self) -> None:
+        """Check that the index tensors describe a valid layout (once per layout object).
+
+        Checks dtypes and shapes, that row pointers start at 0 and never decrease, and that
+        every stored block id is in ``[0, num_blocks)``; the result is remembered, so a
+        cached layout costs one check (and one device sync) in its lifetime.
+
+        Raises:
+            LayoutError: naming the first inconsistency.
+        """
+        if self.__dict__.get("_valid"):
+            return
+        n = self.num_blocks
+        tensors = (self.kv_indptr, self.kv_indices, self.q_indptr, self.q_indices)
+        if any(t.dtype != torch.int32 or t.dim() != 2 for t in tensors):
+            raise LayoutError("BlockLayout index tensors must be 2-D int32 (kv_indptr, kv_indices, q_indptr, q_indices)")
+        if self.q_indptr.shape != self.kv_indptr.shape or n != num_blocks(self.seq_len, self.block_size):
+            raise LayoutError(f"BlockLayout: kv_indptr has {n} rows but seq_len={self.seq_len} and "
+                              f"block_size={self.block_size} give {num_blocks(self.seq_len, self.block_size)} blocks")
+        checks = []
+        for indptr, indices in ((self.kv_indptr, self.kv_indices), (self.q_indptr, self.q_indices)):
+            nnz = indptr[:, -1:].long()
+            stored = torch.arange(indices.shape[1], device=indices.device)[None, :] < nnz
+            checks += [(indptr[:, 0] == 0).all(), (indptr[:, 1:] >= indptr[:, :-1]).all(),
+                       (nnz <= indices.shape[1]).all(), ((indices >= 0) & (indices < n) | ~stored).all()]
+        if not bool(torch.stack(checks).all()):
+            raise LayoutError("BlockLayout is inconsistent: row pointers must start at 0 and not decrease, and "
+                              f"block ids must lie in [0, {n}); build layouts with the genosparse builders")
+        object.__setattr__(self, "_valid", True)
+
     @property
     def num_heads(self) -> int:
         return self.kv_indptr.shape[0]
@@ -123,11 +153,20 @@ class BlockLayout:
 
 def num_blocks(seq_len: int, block_size: int) -> int:
     """Number of blocks of ``block_size`` tokens covering ``seq_len`` tokens (last may be partial)."""
+    if not isinstance(seq_len, int) or not isinstance(block_size, int):
+        raise LayoutError(f"seq_len and block_size must be integers, got {seq_len!r} and {block_size!r}")
     if seq_len <= 0:
         raise LayoutError(f"seq_len must be positive, got {seq_len}")
     if block_size <= 0:
         raise LayoutError(f"block_size must be positive, got {block_size}")
     return math.ceil(seq_len / block_size)
+
+
+def _check_sizes(seq_len: int, num_heads: int, block_size: int) -> int:
+    """Blocks of a layout, after checking its sizes."""
+    if not isinstance(num_heads, int) or num_heads < 1:
+        raise LayoutError(f"num_heads must be a positive integer, got {num_heads!r}")
+    return num_blocks(seq_len, block_size)
 
 
 def _build(cols: torch.Tensor, valid: torch.Tensor, full_rows: torch.Tensor, seq_len: int, block_size: int,
@@ -266,7 +305,7 @@ def bigbird_layout(seq_len: int, num_heads: int, *, block_size: int = 64, num_wi
     Raises:
         LayoutError: on non-positive sizes, an even ``num_window_blocks`` or negative counts.
     """
-    n = num_blocks(seq_len, block_size)
+    n = _check_sizes(seq_len, num_heads, block_size)
     if num_random_blocks < 0:
         raise LayoutError(f"num_random_blocks must be >= 0, got {num_random_blocks}")
     half = _check_odd_window(num_window_blocks)
@@ -294,7 +333,7 @@ def sliding_window_layout(seq_len: int, num_heads: int, *, window: int = 256, bl
     Raises:
         LayoutError: on a negative window or non-positive sizes.
     """
-    n = num_blocks(seq_len, block_size)
+    n = _check_sizes(seq_len, num_heads, block_size)
     if window < 0:
         raise LayoutError(f"window must be >= 0 tokens, got {window}")
     reach = math.ceil(window / block_size)
@@ -314,12 +353,15 @@ def dilated_window_layout(seq_len: int, num_heads: int, *, dilations: Sequence[i
     Dilation 1 is a plain block window.
 
     Args:
-        dilations: ``num_heads`` positive integers, or one integer repeated over heads.
+        dilations: ``num_heads`` positive integers, or one integer (or a one-element list)
+            repeated over heads.
     Raises:
         LayoutError: if the number of dilations does not match ``num_heads`` or one is < 1.
     """
-    n = num_blocks(seq_len, block_size)
-    dil = list(dilations)
+    n = _check_sizes(seq_len, num_heads, block_size)
+    dil = [dilations] if isinstance(dilations, int) else list(dilations)
+    if not all(isinstance(d, int) for d in dil):
+        raise LayoutError(f"dilations must be integers (blocks), got {dilations}")
     if len(dil) == 1:
         dil = dil * num_heads
     if len(dil) != num_heads or min(dil) < 1:
@@ -337,6 +379,6 @@ def dilated_window_layout(seq_len: int, num_heads: int, *, dilations: Sequence[i
 def dense_layout(seq_len: int, num_heads: int, *, block_size: int = 64,
                  device: torch.device | str = "cpu") -> BlockLayout:
     """Every query block attends every key block: full attention expressed as a layout."""
-    n = num_blocks(seq_len, block_size)
+    n = _check_sizes(seq_len, num_heads, block_size)
     cols = torch.zeros(num_heads, n, 0, dtype=torch.int64, device=device)
     return _build(cols, torch.zeros_like(cols, dtype=torch.bool), torch.arange(n, device=device), seq_len, block_size)

@@ -48,7 +48,19 @@ class AttentionConfig:
             raise ConfigError(f"unknown attention pattern {self.pattern!r}; choose one of {', '.join(PATTERNS)}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"unknown attention backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
-        self.dilations = [int(d) for d in self.dilations]
+        counts = {"block_size": 1, "num_window_blocks": 1, "num_global_blocks": 0, "num_random_blocks": 0,
+                  "window": 0, "seed": 0}
+        for name, minimum in counts.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                raise ConfigError(f"attention.{name} must be an integer >= {minimum}, got {value!r}")
+        if self.num_window_blocks % 2 == 0:
+            raise ConfigError(f"attention.num_window_blocks must be odd (the block plus equal neighbours on each "
+                              f"side), got {self.num_window_blocks}")
+        dilations = [self.dilations] if isinstance(self.dilations, int) else list(self.dilations)
+        if not dilations or not all(isinstance(d, int) and d >= 1 for d in dilations):
+            raise ConfigError(f"attention.dilations must be positive integers (blocks), got {self.dilations!r}")
+        self.dilations = dilations
 
 
 def _bigbird(cfg: AttentionConfig, seq_len: int, num_heads: int, layer: int, device) -> BlockLayout:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
 
-from genosparse.errors import GenosparseError
+from genosparse.cli.common import device, output_path, positive_int, run_command
 from genosparse.models.checkpoint import load_model
-from genosparse.scoring.fasta import default_device, score_fasta
+from genosparse.scoring.fasta import score_fasta
 from genosparse.scoring.scorers import score_name
 from genosparse.scoring.writers import FORMATS, write_scores
 
@@ -20,11 +19,11 @@ def parser() -> argparse.ArgumentParser:
         "Coordinates in the output are 0-based half-open."))
     p.add_argument("--checkpoint", required=True, help="checkpoint folder written by `genosparse train`")
     p.add_argument("--fasta", required=True, help="FASTA file (plain or bgzip-compressed)")
-    p.add_argument("--out", required=True, help="output file; .bedgraph/.bg for bedGraph, else TSV")
+    p.add_argument("--out", required=True, type=output_path, help="output file; .bedgraph/.bg for bedGraph, else TSV")
     p.add_argument("--format", choices=FORMATS, help="output format (default: from the extension)")
     p.add_argument("--region", action="append", help="chrom or chrom:start-end (1-based inclusive); repeatable")
-    p.add_argument("--window", type=int, help="window in bases (default: the model's context length)")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--window", type=positive_int, help="window in bases (default: the model's context length)")
+    p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--no-rc-average", dest="rc_average", action="store_false",
                    help="score the forward strand only")
@@ -36,16 +35,16 @@ def main(argv: list[str]) -> None:
     """Run ``genosparse score`` with command-line arguments ``argv``."""
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    started = time.perf_counter()
-    try:
-        device = args.device or default_device()
-        model = load_model(args.checkpoint, device)
+
+    def body() -> None:
+        started = time.perf_counter()
+        dev = device(args.device)
+        model = load_model(args.checkpoint, dev)
         rows = score_fasta(model, args.fasta, window=args.window, regions=args.region, batch_size=args.batch_size,
-                           rc_average=args.rc_average, device=device, progress=not args.quiet)
+                           rc_average=args.rc_average, device=dev, progress=not args.quiet)
         summary = write_scores(rows, args.out, score_name(model), args.format)
-    except GenosparseError as err:
-        print(f"genosparse score: error: {err}", file=sys.stderr)
-        sys.exit(2)
-    seconds = time.perf_counter() - started
-    print(f"wrote {summary['rows']} rows ({summary['flagged']} flagged all-N) to {args.out} in {seconds:.1f} s; "
-          f"{score_name(model)} mean {summary['mean']:.4f}, min {summary['min']:.4f}, max {summary['max']:.4f}")
+        seconds = time.perf_counter() - started
+        print(f"wrote {summary['rows']} rows ({summary['flagged']} flagged) to {args.out} in {seconds:.1f} s; "
+              f"{score_name(model)} mean {summary['mean']:.4f}, min {summary['min']:.4f}, max {summary['max']:.4f}")
+
+    run_command("score", body)

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
 import hydra
 import lightning as L
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
+from genosparse.cli.common import run_command
 from genosparse.errors import GenosparseError
-
-log = logging.getLogger(__name__)
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.Trainer]:
@@ -43,16 +42,26 @@ def run(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
+def _input_error(err: BaseException) -> GenosparseError | None:
+    """The GenosparseError behind ``err`` (Hydra wraps errors raised while instantiating)."""
+    while err is not None and not isinstance(err, GenosparseError):
+        err = err.__cause__ if isinstance(err, InstantiationException) else None
+    return err
+
+
 @hydra.main(version_base="1.3", config_path="pkg://genosparse.conf", config_name="train")
 def _main(cfg: DictConfig) -> None:
     try:
         run(cfg)
-    except GenosparseError as err:
-        log.error("%s", err)
+    except (GenosparseError, InstantiationException) as err:
+        cause = _input_error(err)
+        if cause is None:
+            raise
+        print(f"genosparse train: error: {cause}", file=sys.stderr)
         sys.exit(2)
 
 
 def main(argv: list[str]) -> None:
     """Run ``genosparse train`` with Hydra overrides ``argv``."""
     sys.argv = ["genosparse train", *argv]
-    _main()
+    run_command("train", _main)

@@ -25,7 +25,7 @@ class GenomeWindowDataModule(L.LightningDataModule):
         fasta: FASTA path (plain or BGZF).
         window_size: window length in bases (= model context length).
         stride: step between window starts in bases (default ``window_size``).
-        contigs: contigs to use (aliases accepted); default all.
+        contigs: contigs to use (aliases accepted; one name or a list); default all.
         val_fraction: fraction of each contig's windows held out for validation.
         max_shift: training augmentation, random shift in bases.
         rc_prob: training augmentation, probability of reverse complementing a window.
@@ -42,7 +42,8 @@ class GenomeWindowDataModule(L.LightningDataModule):
         self.fasta = os.fspath(fasta)
         self.window_size = window_size
         self.stride = stride
-        self.contigs = list(contigs) if contigs else None
+        # `data.contigs=[20]` arrives as an int from Hydra; a single name may come without a list
+        self.contigs = [str(c) for c in ([contigs] if isinstance(contigs, (str, int)) else contigs)] if contigs else None
         self.val_fraction = val_fraction
         self.max_shift = max_shift
         self.rc_prob = rc_prob

@@ -38,7 +38,9 @@ import math
 import operator
 import os
 import re
+import struct
 import tempfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -59,7 +61,9 @@ _OTHER_COMPRESSION = {
     b"PK\x03\x04": "zip",
 }
 _LINE_END = {0: b"", 1: b"\n", 2: b"\r\n"}
-_BETWEEN_RECORDS = re.compile(rb"(?:\r?\n)*>[^\r\n]*\r?\n")
+_BETWEEN_RECORDS = re.compile(rb"(?:\r?\n)*>(\S*)[^\r\n]*\r?\n")
+_CORRUPT_DATA = (OSError, EOFError, ValueError, struct.error, zlib.error)
+"""What reading a truncated or corrupt (BGZF) file or index raises."""
 _NORMALISE_HINT = (
     "Delete the index to rebuild it; if that does not help, normalise the file "
     "(e.g. `seqkit seq -w 60 in.fa > out.fa`: one line ending style, equal line "
@@ -214,13 +218,16 @@ class Genome:
         try:
             seq = self._index.fetch(name, lo + 1, hi)  # pyfaidx: 1-based, inclusive
             data = seq.encode("ascii")
+        except FastaError:
+            raise
         except UnicodeError as err:
             raise FastaError(
                 f"non-ASCII byte in contig {name!r} of {self.path} within {lo}-{hi} "
                 "(0-based); a FASTA must be plain ASCII. Fix or replace the file"
             ) from err
-        except pyfaidx.FetchError as err:
-            raise FastaError(f"cannot read {name}:{lo}-{hi} from {self.path}: {err}") from err
+        except (pyfaidx.FetchError, *_CORRUPT_DATA) as err:
+            raise FastaError(f"cannot read {name}:{lo}-{hi} from {self.path}: {err!r}; the file is truncated "
+                             "or corrupt, or its index is stale (delete the index to rebuild it)") from err
         if len(data) != hi - lo:
             raise FastaError(
                 f"reading {name}:{lo}-{hi} (0-based) from {self.path} gave {len(data)} "
@@ -240,7 +247,17 @@ class Genome:
 
     def _open(self) -> pyfaidx.Faidx:
         is_bgzf = self._sniff_compression()
-        fai, gzi = self._index_paths(is_bgzf)
+        try:
+            fai, gzi = self._index_paths(is_bgzf)
+        except FastaError:
+            raise
+        except PermissionError as err:
+            raise FastaError(
+                f"cannot write an index for {self.path}: {err}. Make its folder writable, or set "
+                "XDG_CACHE_HOME (or Genome's cache_dir) to a writable folder"
+            ) from err
+        except _CORRUPT_DATA as err:
+            raise FastaError(f"cannot read the index of {self.path}: {err}. Delete it so it is rebuilt") from err
         try:
             faidx = pyfaidx.Faidx(
                 str(self.path),
@@ -254,17 +271,33 @@ class Genome:
             pyfaidx.FastaIndexingError,
             pyfaidx.UnsupportedCompressionFormat,
             pyfaidx.IndexNotFoundError,
-            ValueError,
-            OSError,
+            RuntimeError,  # pyfaidx's "Unhandled exception during fasta indexing" (e.g. blank lines)
+            *_CORRUPT_DATA,
         ) as err:
             raise FastaError(
                 f"cannot index FASTA {self.path} (index {fai}): {str(err).rstrip('.')}. "
                 + _NORMALISE_HINT
             ) from err
         if not self._layout_checked:
-            self._check_record_ends(faidx, gzi)
+            try:
+                self._check_line_endings(gzi)
+                self._check_record_ends(faidx, gzi)
+            except FastaError:
+                raise
+            except _CORRUPT_DATA as err:
+                raise FastaError(f"cannot read {self.path}: {err}; the file is truncated or corrupt") from err
             self._layout_checked = True
         return faidx
+
+    def _check_line_endings(self, gzi: Path | None) -> None:
+        """Refuse classic-Mac CR-only line endings, which pyfaidx reads as one empty record."""
+        with _RawReader(self.path, gzi) as read:
+            head = read(0, 1 << 16)
+        if re.search(rb"\r(?!\n)", head.rstrip(b"\r")):
+            raise FastaError(
+                f"{self.path} uses CR-only (classic Mac) line endings; convert them to LF, e.g. "
+                f"`tr '\\r' '\\n' < {self.path.name} > fixed.fa`"
+            )
 
     def _sniff_compression(self) -> bool:
         """True for BGZF; raise on plain gzip, other compressions and misleading names."""
@@ -332,6 +365,10 @@ class Genome:
         """
         records = sorted(faidx.index.items(), key=lambda item: item[1].offset)
         with _RawReader(self.path, gzi) as read:
+            first = _BETWEEN_RECORDS.fullmatch(read(0, records[0][1].offset)) if records else None
+            if records and not (first and first[1].decode("ascii", "replace") == records[0][0]):
+                raise FastaError(f"the index {faidx.indexname} does not describe {self.path}: its first record "
+                                 f"{records[0][0]!r} is not the file's first header. Delete the index to rebuild it")
             for k, (name, rec) in enumerate(records):
                 nl = rec.lenb - rec.lenc
                 pos = rec.offset
@@ -347,8 +384,11 @@ class Genome:
                         ending == _LINE_END[nl] or (last and ending == b"")
                     )
                     chunk = chunk[1 + nl :]
-                if ok:
-                    ok = not chunk.strip(b"\r\n") if last else bool(_BETWEEN_RECORDS.fullmatch(chunk))
+                if ok and last:
+                    ok = not chunk.strip(b"\r\n")
+                elif ok:
+                    header = _BETWEEN_RECORDS.fullmatch(chunk)
+                    ok = bool(header) and header[1].decode("ascii", "replace") == records[k + 1][0]
                 if not ok:
                     raise FastaError(
                         f"record {name!r} of {self.path} does not end where its index "

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from genosparse.errors import FastaError
 
-_REGION = re.compile(r"^(?P<contig>[^:\s]+)(?::(?P<start>[\d,]+)-(?P<end>[\d,]+))?$")
+_REGION = re.compile(r"^(?P<contig>[^:\s]+)(?::(?P<start>\d[\d,]*)-(?P<end>\d[\d,]*))?$")
 
 
 @dataclass(frozen=True)

@@ -49,16 +49,36 @@ def save_model(model: GenomicModel, path: str | os.PathLike) -> Path:
 
 
 def _read_config(folder: Path) -> ModelConfig:
+    path = folder / CONFIG
     try:
-        meta = json.loads((folder / CONFIG).read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ConfigError(f"cannot read {folder / CONFIG}: {err}; is {folder} a genosparse checkpoint folder?") from err
-    if meta.get("format") != FORMAT or meta.get("format_version", 0) > FORMAT_VERSION:
-        raise ConfigError(f"{folder / CONFIG} is not a genosparse checkpoint of format version <= {FORMAT_VERSION}")
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"cannot read {path}: {err}; is {folder} a genosparse checkpoint folder?") from err
+    if (not isinstance(meta, dict) or meta.get("format") != FORMAT
+            or not isinstance(meta.get("format_version"), int) or meta["format_version"] > FORMAT_VERSION):
+        raise ConfigError(f"{path} is not a genosparse checkpoint config of format version <= {FORMAT_VERSION}")
     if tuple(meta.get("vocabulary", ())) != TOKENS:
-        raise ConfigError(f"{folder / CONFIG} was written with another vocabulary {meta.get('vocabulary')}; "
+        raise ConfigError(f"{path} was written with another vocabulary {meta.get('vocabulary')}; "
                           f"this genosparse uses {list(TOKENS)}")
-    return ModelConfig(**meta["model"])
+    return _model_config(meta.get("model"), path)
+
+
+def _model_config(fields, source: Path) -> ModelConfig:
+    """``ModelConfig(**fields)`` with every problem reported as a ConfigError naming ``source``."""
+    if not isinstance(fields, dict):
+        raise ConfigError(f"{source} has no model config (a 'model' mapping)")
+    try:
+        return ModelConfig(**fields)
+    except (ConfigError, TypeError) as err:
+        raise ConfigError(f"{source}: {err}") from err
+
+
+def _check_weights(state: dict, source: Path) -> None:
+    """Every tensor floating point and finite: a corrupt file must not score silently."""
+    for name, tensor in state.items():
+        if not tensor.is_floating_point() or not bool(torch.isfinite(tensor).all()):
+            raise ConfigError(f"{source}: weight {name!r} is {'not finite' if tensor.is_floating_point() else tensor.dtype}"
+                              "; the checkpoint is corrupt, re-export it")
 
 
 def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> GenomicModel:
@@ -72,23 +92,33 @@ def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> G
     """
     path = Path(path)
     if path.is_file() and path.suffix == ".ckpt":
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
         try:
-            config = ModelConfig(**ckpt["hyper_parameters"]["model"])
-        except (KeyError, TypeError) as err:
-            raise ConfigError(f"{path} is not a Lightning checkpoint of a genosparse task: {err}") from err
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            fields, state_dict = ckpt["hyper_parameters"]["model"], ckpt["state_dict"]
+        except Exception as err:  # torch.load raises many types on foreign or corrupt files
+            raise ConfigError(f"{path} is not a Lightning checkpoint of a genosparse task ({type(err).__name__}: "
+                              f"{err}); export a checkpoint folder with `genosparse train` instead") from err
+        config = _model_config(fields, path)
         prefix = "model."
-        state = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+        state = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
     elif path.is_dir():
         config = _read_config(path)
         if not (path / WEIGHTS).is_file():
             raise ConfigError(f"{path} has no {WEIGHTS}; pass a folder written by `genosparse train`")
-        state = load_file(path / WEIGHTS)
+        try:
+            state = load_file(path / WEIGHTS)
+        except Exception as err:  # safetensors raises its own error type on corrupt headers
+            raise ConfigError(f"cannot read {path / WEIGHTS}: {err}; the file is corrupt, re-export it") from err
+    elif path.exists():
+        raise ConfigError(f"checkpoint {path} is neither a checkpoint folder nor a Lightning .ckpt file")
     else:
         raise ConfigError(f"checkpoint {path} does not exist; pass a checkpoint folder or a .ckpt file")
+    _check_weights(state, path)
     model = GenomicModel(config)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
-        raise ConfigError(f"weights in {path} do not match its config: {err}") from err
+        missing = sorted(set(model.state_dict()) ^ set(state))[:5]
+        raise ConfigError(f"weights in {path} do not match its config (names or shapes differ"
+                          f"{', e.g. ' + ', '.join(missing) if missing else ''}); re-export the checkpoint") from err
     return model.eval().to(device)

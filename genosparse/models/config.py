@@ -43,13 +43,22 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.attention, dict):
-            self.attention = AttentionConfig(**self.attention)
+            try:
+                self.attention = AttentionConfig(**self.attention)
+            except TypeError as err:
+                raise ConfigError(f"invalid attention config: {err}") from err
+        if not isinstance(self.attention, AttentionConfig):
+            raise ConfigError(f"attention must be a mapping of AttentionConfig fields, got {self.attention!r}")
+        for name in ("d_model", "num_layers", "num_heads", "mlp_ratio", "context_length", "num_outputs", "vocab_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"model.{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout!r}")
         if self.head not in HEADS:
             raise ConfigError(f"unknown model head {self.head!r}; choose one of {', '.join(HEADS)}")
         if self.d_model % self.num_heads:
             raise ConfigError(f"d_model={self.d_model} must be divisible by num_heads={self.num_heads}")
-        if self.context_length < 1:
-            raise ConfigError(f"context_length must be positive, got {self.context_length}")
 
     @property
     def num_mlm_classes(self) -> int:

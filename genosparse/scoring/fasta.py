@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from genosparse.errors import ConfigError, FastaError
 from genosparse.genome import Genome
 from genosparse.genome.regions import Interval, parse_region
 from genosparse.models.backbone import GenomicModel
@@ -28,8 +29,9 @@ STREAM_CHUNK = 16
 class ScoreRow:
     """One scored interval: a whole short record, or one window of a long contig.
 
-    ``start``/``end`` are 0-based half-open (bases); ``flag`` is empty, or ``"all_N"`` for an
-    interval without any A/C/G/T (no score, ``nan``).
+    ``start``/``end`` are 0-based half-open (bases); ``flag`` is empty, ``"all_N"`` for an
+    interval without any A/C/G/T, or ``"empty"`` for a record without bases (both: no score,
+    ``nan``).
     """
 
     name: str
@@ -51,14 +53,16 @@ def _intervals(genome: Genome, window: int, regions: Iterable[str] | None) -> li
         for text in regions:
             contig, start, end = parse_region(text)
             name, length = genome.resolve(contig), genome.length(contig)
+            if end is not None and end > length:
+                raise FastaError(f"region {text} extends past the end of contig {name} ({length:,} bases) "
+                                 f"in {genome.path}")
             spans.append((name, start or 0, length if end is None else end))
     else:
         spans = [(name, 0, length) for name, length in genome.lengths.items()]
     intervals = []
     for contig, start, end in spans:
-        if end > genome.length(contig):
-            genome.fetch(contig, start, end)  # raises FastaError naming contig, interval and length
-        intervals += [Interval(contig, s, min(s + window, end)) for s in range(start, end, window)]
+        # an empty record still gets its (flagged) row
+        intervals += [Interval(contig, s, min(s + window, end)) for s in range(start, max(end, start + 1), window)]
     return intervals
 
 
@@ -94,13 +98,17 @@ def score_fasta(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLik
         fasta: FASTA path (plain or BGZF) or an open :class:`Genome`.
         window: window length in bases; default the model's ``context_length``.
         regions: optional ``chrom:start-end`` regions (1-based inclusive, samtools style)
-            to score instead of every contig.
+            to score instead of every contig (one string or several).
         rc_average: average each score with the reverse complement's.
         device: default CUDA when available, else CPU.
     Raises:
         FastaError: unreadable FASTA, unknown contig or a region past a contig end.
-        ConfigError: unreadable checkpoint.
+        ConfigError: unreadable checkpoint, ``window`` or ``batch_size`` < 1.
     """
+    if isinstance(regions, str):
+        regions = [regions]
+    if window is not None and window < 1 or batch_size < 1:
+        raise ConfigError(f"window and batch_size must be >= 1, got {window} and {batch_size}")
     device = torch.device(device) if device is not None else default_device()
     if not isinstance(model, GenomicModel):
         model = load_model(model, device)
@@ -116,10 +124,13 @@ def score_fasta(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLik
             part = intervals[start:start + STREAM_CHUNK * batch_size]
             rows: dict[Interval, ScoreRow] = {}
             for chunk, tokens in _batches(genome, part, batch_size):
-                scores = score_batch(model, torch.from_numpy(tokens).to(device), rc_average).float().cpu().numpy()
-                for iv, score, empty in zip(chunk, scores, (tokens == N).all(axis=1)):
-                    rows[iv] = ScoreRow(iv.contig, iv.start, iv.end, float("nan") if empty else float(score),
-                                        "all_N" if empty else "")
+                if tokens.shape[1] == 0:
+                    rows.update((iv, ScoreRow(iv.contig, iv.start, iv.end, float("nan"), "empty")) for iv in chunk)
+                else:
+                    scores = score_batch(model, torch.from_numpy(tokens).to(device), rc_average).float().cpu().numpy()
+                    for iv, score, empty in zip(chunk, scores, (tokens == N).all(axis=1)):
+                        rows[iv] = ScoreRow(iv.contig, iv.start, iv.end, float("nan") if empty else float(score),
+                                            "all_N" if empty else "")
                 bar.update(len(chunk))
             yield from (rows[iv] for iv in part)
     bar.close()

@@ -70,3 +70,68 @@ def test_bad_commands(tmp_path, args, message):
     result = genosparse(*args, cwd=tmp_path)
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
+
+
+@pytest.fixture(scope="module")
+def tiny_mlm(tmp_path_factory):
+    from genosparse.attention import AttentionConfig
+    from genosparse.models import GenomicModel, ModelConfig, save_model
+
+    path = tmp_path_factory.mktemp("ckpt") / "mlm"
+    att = AttentionConfig(block_size=32, backend="torch")
+    save_model(GenomicModel(ModelConfig(head="mlm", d_model=32, num_layers=1, num_heads=2, context_length=256,
+                                        attention=att)), path)
+    return path
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--batch-size", "0"], "must be >= 1"),
+    (["--window", "-5"], "must be >= 1"),
+    (["--device", "bogus"], "unknown device"),
+    (["--region", "20:1-99999999999"], "extends past the end of contig 20"),
+    (["--region", "20:,-5"], "cannot parse region"),
+])
+def test_score_option_errors(tmp_path, chr20, tiny_mlm, extra, message):
+    out = tmp_path / "o.tsv"
+    result = genosparse("score", "--checkpoint", tiny_mlm, "--fasta", chr20, "--out", out, *extra, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_score_out_is_a_directory(tmp_path, chr20, tiny_mlm):
+    result = genosparse("score", "--checkpoint", tiny_mlm, "--fasta", chr20, "--out", tmp_path, cwd=tmp_path)
+    assert result.returncode == 2 and "is a directory" in result.stderr
+
+
+def test_sigterm_leaves_no_partial_output(tmp_path, chr20, tiny_mlm):
+    import signal
+    import time
+
+    out = tmp_path / "o.bedgraph"
+    proc = subprocess.Popen([sys.executable, "-m", "genosparse.cli.main", "score", "--checkpoint", str(tiny_mlm),
+                             "--fasta", str(chr20), "--region", "20:30,000,001-40,000,000", "--out", str(out),
+                             "--quiet"], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list(tmp_path.glob(".o.bedgraph.*.part")) and time.time() < deadline:
+        time.sleep(0.2)
+    assert list(tmp_path.glob(".o.bedgraph.*.part")), "scoring never started"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_config_errors_exit_2_with_one_line(tmp_path, chr20):
+    result = genosparse("train", "experiment=demo", f"data.fasta={chr20}", "model.num_heads=3",
+                        f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "d_model=64 must be divisible by num_heads=3" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_binary_labels_are_checked(tmp_path, shared_data):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("sequence\tlabel\nACGTACGT\t1\nACGTACGA\t2\n")
+    result = genosparse("train", "experiment=promoter", f"data_dir={shared_data}", f"data.train={bad}",
+                        f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 2 and "not 0 or 1" in result.stderr and str(bad) in result.stderr

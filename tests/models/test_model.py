@@ -109,3 +109,45 @@ def test_bad_config():
         ModelConfig(d_model=30, num_heads=4)
     with pytest.raises(ConfigError, match="pattern"):
         AttentionConfig(pattern="longformer")
+
+
+def test_lightning_ckpt_loads(tmp_path):
+    import lightning as L
+    from torch.utils.data import DataLoader
+
+    from genosparse.tasks import PromoterTask
+
+    torch.manual_seed(0)
+    task = PromoterTask(_config())
+    batches = [{"tokens": _tokens(4, 32, seed=i), "label": torch.tensor([0.0, 1.0, 0.0, 1.0])} for i in range(2)]
+    trainer = L.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(task, DataLoader(batches, batch_size=None))
+    trainer.save_checkpoint(tmp_path / "run.ckpt")
+    restored = load_model(tmp_path / "run.ckpt")
+    tokens = _tokens(2, 40)
+    assert torch.equal(restored(tokens), task.model.eval()(tokens))
+
+
+@pytest.mark.parametrize("corrupt,match", [
+    (lambda d: (d / "model.safetensors").write_bytes(b"garbage"), "corrupt"),
+    (lambda d: (d / "config.json").write_text("null"), "not a genosparse checkpoint"),
+    (lambda d: (d / "config.json").write_text(json.dumps({**json.loads((d / "config.json").read_text()),
+                                                          "model": {"num_heads": 0}})), "num_heads"),
+    (lambda d: (d / "config.json").write_text(json.dumps({**json.loads((d / "config.json").read_text()),
+                                                          "model": {"foo": 1}})), "foo"),
+])
+def test_corrupt_checkpoint_folders(tmp_path, corrupt, match):
+    save_model(GenomicModel(_config()), tmp_path / "c")
+    corrupt(tmp_path / "c")
+    with pytest.raises(ConfigError, match=match):
+        load_model(tmp_path / "c")
+
+
+def test_non_finite_weights_are_refused(tmp_path):
+    model = GenomicModel(_config())
+    with torch.no_grad():
+        model.head.weight[0, 0] = float("nan")
+    save_model(model, tmp_path / "c")
+    with pytest.raises(ConfigError, match="not finite"):
+        load_model(tmp_path / "c")

@@ -1,0 +1,69 @@
+"""What every ``genosparse`` subcommand shares: argument types and error handling."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from genosparse.errors import ConfigError, GenosparseError
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def device(text: str | None) -> torch.device:
+    """The device a user asked for (default CUDA when available, else CPU), checked to exist.
+
+    Raises:
+        ConfigError: unknown device string, or CUDA asked for where there is none.
+    """
+    if text is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(text)
+    except RuntimeError as err:
+        raise ConfigError(f"unknown device {text!r}; use cpu, cuda or cuda:N") from err
+    if dev.type == "cuda" and (not torch.cuda.is_available()
+                               or (dev.index or 0) >= torch.cuda.device_count()):
+        raise ConfigError(f"device {text!r} is not available on this machine; use --device cpu")
+    return dev
+
+
+def output_path(text: str) -> Path:
+    """argparse type: an output file path, not an existing directory."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory; give a file name")
+    return path
+
+
+def _terminate(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def run_command(name: str, body: Callable[[], None]) -> None:
+    """Run a subcommand's ``body``: input errors become one line on stderr and exit status 2,
+    Ctrl-C exits 130, SIGTERM (``kill``, ``timeout``, SLURM) unwinds like Ctrl-C, so atomic
+    writers remove their temporary files."""
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        body()
+    except (GenosparseError, OSError) as err:
+        print(f"genosparse {name}: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print(f"genosparse {name}: interrupted; no output written", file=sys.stderr)
+        sys.exit(130)
