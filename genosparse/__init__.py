@@ -5,6 +5,7 @@ The main entry points are importable from the top level; they load on first use,
 
     genosparse.load_model(path)            # checkpoint folder -> GenomicModel
     genosparse.score_fasta(model, fasta)   # stream ScoreRow per record / window
+    genosparse.score_variants(model, fasta, vcf)  # stream VariantScore per ALT
     genosparse.Genome(path)                # FASTA access (plain or BGZF)
     genosparse.sparse_attention(q, k, v, layout)
 """
@@ -18,6 +19,7 @@ _EXPORTS = {
     "load_model": "genosparse.models",
     "save_model": "genosparse.models",
     "score_fasta": "genosparse.scoring",
+    "score_variants": "genosparse.scoring.variants",
     "sparse_attention": "genosparse.attention",
 }
 

@@ -9,6 +9,8 @@ USAGE = """usage: genosparse COMMAND [ARGS]
 commands:
   train [overrides]   train a model; Hydra overrides, e.g. experiment=demo trainer.max_steps=100
   score ...           score a FASTA with a checkpoint (genosparse score --help)
+  vep ...             score the variants of a VCF with a checkpoint (genosparse vep --help)
+  ism ...             in-silico mutagenesis of a region (genosparse ism --help)
 """
 
 
@@ -25,6 +27,12 @@ def main(argv: list[str] | None = None) -> None:
     elif command == "score":
         from genosparse.cli.score import main as score_main
         score_main(rest)
+    elif command == "vep":
+        from genosparse.cli.vep import main as vep_main
+        vep_main(rest)
+    elif command == "ism":
+        from genosparse.cli.ism import main as ism_main
+        ism_main(rest)
     else:
         print(f"genosparse: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         sys.exit(2)

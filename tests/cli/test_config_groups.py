@@ -39,5 +39,5 @@ def test_group_option_instantiates(group, option, tmp_path, shared_data):
     assert isinstance(trainer, L.Trainer)
     assert task.model.config.d_model == cfg.model.d_model
     assert task.model.config.attention.pattern == cfg.attention.pattern
-    assert task.model.config.head == {"mlm": "mlm", "promoter": "classification"}[cfg.task._target_.split(".")[-1]
+    assert task.model.config.head == {"mlm": "mlm", "promoter": "classification", "varianteffect": "mlm"}[cfg.task._target_.split(".")[-1]
                                                                                   .removesuffix("Task").lower()]

@@ -1,0 +1,63 @@
+"""``genosparse vep``: score every ALT of a VCF with an MLM checkpoint, write an annotated VCF or a TSV."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+from genosparse.cli.common import device, output_path, positive_int, run_command
+from genosparse.genome.variants import REF_MISMATCH_MODES
+from genosparse.models.checkpoint import load_model
+from genosparse.scoring.variants import FORMATS, annotate_vcf
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="genosparse vep", description=(
+        "Zero-shot variant-effect scores for every ALT of a VCF: the log-likelihood ratio ALT vs REF "
+        "(masked marginal for SNVs/MNVs, pseudo-log-likelihood difference for indels) and the embedding "
+        "distance, from REF/ALT windows of the model's context length. Every input record is written, in "
+        "input order, with INFO GS_LLR, GS_EMB, GS_KIND and GS_FLAG (described in the output header)."))
+    p.add_argument("--checkpoint", required=True, help="MLM checkpoint folder written by `genosparse train`")
+    p.add_argument("--fasta", required=True, help="reference FASTA (plain or bgzip) of the VCF's build")
+    p.add_argument("--vcf", required=True, help="VCF (plain, bgzip or gzip) or BCF")
+    p.add_argument("--out", required=True, type=output_path, help="output: .vcf.gz (bgzip + tabix index) or, with --format tsv, a TSV")
+    p.add_argument("--format", choices=FORMATS, default="vcf", help="output format (default: vcf)")
+    p.add_argument("--ref-mismatch", choices=REF_MISMATCH_MODES, default="flag",
+                   help="records whose REF differs from the FASTA: flag them (default, kept unscored), skip "
+                        "them (left out of the output) or fail before scoring")
+    p.add_argument("--strict-contigs", action="store_true",
+                   help="fail when a VCF contig is not in the FASTA (default: flag its records contig_missing)")
+    p.add_argument("--window", type=positive_int, help="window in bases (default: the model's context length)")
+    p.add_argument("--flank", type=positive_int, default=64,
+                   help="bases either side of the variant that scores are pooled over (default: 64)")
+    p.add_argument("--num-passes", type=positive_int, default=8,
+                   help="interleaved masking passes of the indel pseudo-log-likelihood (default: 8)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="windows per forward pass (default: 8)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--no-rc-average", dest="rc_average", action="store_false",
+                   help="score the forward strand only")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str]) -> None:
+    """Run ``genosparse vep`` with command-line arguments ``argv``."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    def body() -> None:
+        started = time.perf_counter()
+        dev = device(args.device)
+        model = load_model(args.checkpoint, dev)
+        counts = annotate_vcf(model, args.fasta, args.vcf, args.out, fmt=args.format,
+                              strict_contigs=args.strict_contigs, window=args.window, flank=args.flank,
+                              batch_size=args.batch_size, rc_average=args.rc_average, num_passes=args.num_passes,
+                              ref_mismatch=args.ref_mismatch, device=dev, progress=not args.quiet)
+        seconds = time.perf_counter() - started
+        flagged = counts.get("variants", 0) - counts.get("scored", 0)
+        print(f"wrote {counts.get('records', 0)} records ({counts.get('variants', 0)} ALT alleles, "
+              f"{counts.get('scored', 0)} scored, {flagged} flagged without a score, {counts.get('skipped', 0)} "
+              f"records skipped) to {args.out} in {seconds:.1f} s")
+
+    run_command("vep", body)

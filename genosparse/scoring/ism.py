@@ -1,0 +1,175 @@
+"""In-silico mutagenesis (ISM): the zero-shot effect of every single-base change in a region.
+
+For each position ``i`` of the region and each of the three bases other than the reference
+base, the score is the masked-marginal log-likelihood ratio ``log P(alt) - log P(ref)``
+(natural log; Meier et al. 2021, as GPN and the Nucleotide Transformer score SNVs) read at
+``i`` masked, in the window of the model's context length that has ``i`` at index
+``window // 2`` (N beyond contig ends), averaged over both strands unless
+``rc_average=False``. That is exactly the ``llr`` :func:`genosparse.scoring.variants.score_variants`
+gives the SNV, so both tools agree. Cost: one forward pass per base and strand.
+
+Row order of the ``(3, L)`` matrix: row ``k`` at position ``i`` is the ``k``-th base other
+than the reference base, in the order A, C, G, T (:data:`ALTERNATIVES`): reference A -> rows
+C, G, T; C -> A, G, T; G -> A, C, T; T -> A, C, G. Positions whose reference is N get ``nan``
+(and the alternatives A, C, G).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from genosparse.errors import ConfigError, FastaError
+from genosparse.genome import Genome
+from genosparse.genome.regions import parse_region
+from genosparse.models.backbone import GenomicModel
+from genosparse.scoring.fasta import default_device
+from genosparse.scoring.variants import masked_marginal
+from genosparse.scoring.writers import atomic_output
+from genosparse.sequence.vocab import MASK, NUM_BASES, TOKEN_TO_BYTE
+
+log = logging.getLogger(__name__)
+
+ALTERNATIVES = np.array([[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2], [0, 1, 2]])
+"""``(5, 3)`` token ids of the three alternatives per reference token (A, C, G, T, N)."""
+
+
+@dataclass(frozen=True)
+class IsmResult:
+    """ISM scores of ``contig[start:end]`` (0-based, end-exclusive; ``L = end - start`` bases).
+
+    Attributes:
+        contig: the contig as named in the FASTA.
+        ref: the ``L`` reference bases.
+        alts: ``(3, L)`` ``<U1`` alternative base of each row (see the module docstring).
+        scores: ``(3, L)`` float32 LLR of each alternative vs the reference (natural log),
+            ``nan`` where the reference is N.
+    """
+
+    contig: str
+    start: int
+    end: int
+    ref: str
+    alts: np.ndarray
+    scores: np.ndarray
+
+
+def ism(model: GenomicModel, fasta: str | os.PathLike | Genome, region: str, *, window: int | None = None,
+        batch_size: int = 8, rc_average: bool = True, device: torch.device | str | None = None,
+        progress: bool = True) -> IsmResult:
+    """Score every single-base substitution of ``region`` with an MLM model.
+
+    Args:
+        model: a loaded MLM :class:`GenomicModel`.
+        fasta: FASTA path or :class:`Genome`.
+        region: ``chrom:start-end``, samtools style (1-based, inclusive).
+        window: window length in bases; default the model's ``context_length``.
+        batch_size: windows per forward pass.
+        rc_average: average with the reverse-complement strand.
+        device: default CUDA when available, else CPU.
+    Returns:
+        An :class:`IsmResult` (0-based half-open coordinates).
+    Raises:
+        FastaError: malformed region, a region without start-end, unknown contig, or a
+            region past the contig end.
+        ConfigError: a model without an MLM head.
+    """
+    if model.config.head != "mlm":
+        raise ConfigError(f"ISM needs a masked-LM checkpoint (head 'mlm'), this model's head is {model.config.head!r}")
+    contig, start, end = parse_region(region)
+    if start is None:
+        raise FastaError(f"ISM needs a region chrom:start-end, got {region!r} (a whole contig costs one forward "
+                         "pass per base)")
+    genome = fasta if isinstance(fasta, Genome) else Genome(fasta)
+    name = genome.resolve(contig)
+    if end > genome.length(name):
+        raise FastaError(f"region {region!r} ends past contig {name!r} of {genome.path} ({genome.length(name)} "
+                         "bases); give an end within the contig")
+    ref = genome.fetch(name, start, end)
+    device = torch.device(device) if device is not None else default_device()
+    model = model.eval().to(device)
+    window = window or model.config.context_length
+    centre = window // 2
+    span = torch.from_numpy(genome.fetch_tokens(name, start - centre, end - centre + window, pad=True).astype(np.int64))
+    length = end - start
+    log.info("ISM of %s:%d-%d (0-based, %d bases): %d windows of %d bases", name, start, end, length, length, window)
+    ref_tokens = span[centre:centre + length]
+    alts = torch.from_numpy(ALTERNATIVES)[ref_tokens].T  # (3, L)
+    scores = torch.empty(3, length)
+    with torch.inference_mode(), tqdm(total=length, unit="base", disable=not progress, desc="ism") as bar:
+        for lo in range(0, length, batch_size):
+            hi = min(lo + batch_size, length)
+            tokens = torch.stack([span[j:j + window] for j in range(lo, hi)])
+            tokens[:, centre] = MASK
+            logp = masked_marginal(model, tokens.to(device), batch_size, rc_average)[:, centre].float().cpu()
+            ref_logp = logp.gather(1, ref_tokens[lo:hi].clamp_max(NUM_BASES - 1)[:, None])
+            scores[:, lo:hi] = (logp.gather(1, alts[:, lo:hi].T) - ref_logp).T
+            bar.update(hi - lo)
+    scores[:, ref_tokens >= NUM_BASES] = float("nan")
+    bases = TOKEN_TO_BYTE.view("S1").astype("<U1")
+    return IsmResult(name, start, end, ref, bases[alts.numpy()], scores.numpy().astype(np.float32))
+
+
+def write_ism(result: IsmResult, prefix: str | os.PathLike) -> list[Path]:
+    """Write ``PREFIX.tsv``, ``PREFIX.npz`` and ``PREFIX.png``, each atomically.
+
+    - TSV: header ``chrom start end ref alt llr``, one line per position and alternative
+      (rows in the order of the module docstring); ``start``/``end`` 0-based half-open.
+    - NPZ: ``scores`` (3, L) float32, ``alts`` (3, L) ``<U1``, ``ref`` (L,) ``<U1``,
+      ``contig``, ``start``, ``end``.
+    - PNG: heatmap of the LLR with one row per base A, C, G, T (the reference base's cell
+      grey), diverging colours centred on 0.
+
+    Returns:
+        The three paths.
+    """
+    prefix = Path(prefix)
+    paths = [prefix.with_name(prefix.name + suffix) for suffix in (".tsv", ".npz", ".png")]
+    with atomic_output(paths[0]) as out:
+        out.write("chrom\tstart\tend\tref\talt\tllr\n")
+        for j, base in enumerate(result.ref):
+            position = result.start + j
+            for k in range(3):
+                out.write(f"{result.contig}\t{position}\t{position + 1}\t{base}\t{result.alts[k, j]}\t"
+                          f"{result.scores[k, j]:.6g}\n")
+    with atomic_output(paths[1], "wb") as out:
+        np.savez_compressed(out, scores=result.scores, alts=result.alts, ref=np.array(list(result.ref)),
+                            contig=result.contig, start=result.start, end=result.end)
+    with atomic_output(paths[2], "wb") as out:
+        _heatmap(result).savefig(out, format="png", dpi=120)
+    return paths
+
+
+def _heatmap(result: IsmResult):
+    """Matplotlib figure (Agg, no global state) of the LLRs as a 4 x L base-by-position map."""
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    length = result.end - result.start
+    grid = np.full((4, length), np.nan, dtype=np.float32)
+    rows = "ACGT"
+    for k in range(3):
+        for base_index, base in enumerate(rows):
+            hit = result.alts[k] == base
+            grid[base_index, hit] = result.scores[k, hit]
+    limit = float(np.nanmax(np.abs(grid))) if np.isfinite(grid).any() else 1.0
+    figure = Figure(figsize=(min(40.0, max(6.0, length / 40)), 2.6))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    cmap = colormaps["RdBu_r"].with_extremes(bad="0.8")  # reference bases (no score) in grey
+    image = axes.imshow(grid, aspect="auto", cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest",
+                        extent=(result.start - 0.5, result.end - 0.5, 3.5, -0.5))
+    axes.ticklabel_format(axis="x", style="plain", useOffset=False)
+    axes.set_yticks(range(4), list(rows))
+    axes.set_xlabel(f"{result.contig} position (0-based)")
+    axes.set_title(f"ISM log-likelihood ratio ALT vs REF, {result.contig}:{result.start + 1}-{result.end}")
+    figure.colorbar(image, ax=axes, label="LLR (nat)")
+    figure.tight_layout()
+    return figure

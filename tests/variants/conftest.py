@@ -1,0 +1,32 @@
+"""Fixtures of the variant tests: a tiny untrained MLM checkpoint, one torch thread."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from genosparse.attention import AttentionConfig
+from genosparse.models import GenomicModel, ModelConfig, load_model, save_model
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: on the 2 shared cores OpenMP spinning makes 2 threads ~30x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory) -> Path:
+    """An untrained MLM checkpoint with a 256-base context (mechanics only)."""
+    torch.manual_seed(0)
+    model = GenomicModel(ModelConfig(head="mlm", d_model=32, num_layers=1, num_heads=2, context_length=256,
+                                     dropout=0.0, attention=AttentionConfig(block_size=32, backend="torch")))
+    return save_model(model, tmp_path_factory.mktemp("ckpt") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def model(checkpoint):
+    return load_model(checkpoint)
