@@ -6,7 +6,10 @@ PY := $(VENV)/bin/python
 DATA_DIR ?= data
 FASTA ?= $(DATA_DIR)/20.fa.gz
 DEMO_DIR ?= runs/demo
-DEMO_REGION ?= 20:30,000,001-30,500,000
+DEMO_REGION ?= 20:30,000,001-30,200,000
+
+# as root, apt would warn that its sandbox user cannot write here; download as the current user
+APT_DOWNLOAD := apt-get -q -o APT::Sandbox::User=$$(id -un) download vt-examples
 
 .PHONY: demo test setup data bench clean
 
@@ -26,7 +29,7 @@ data: $(DATA_DIR)/20.fa.gz
 # Human chr20 (GRCh37) as Debian's vt-examples ships it: BGZF FASTA with .fai and a gzipped .gzi.
 $(DATA_DIR)/20.fa.gz:
 	@mkdir -p $(DATA_DIR)/.download
-	cd $(DATA_DIR)/.download && { apt-get download vt-examples || { apt-get update -qq && apt-get download vt-examples; }; }
+	cd $(DATA_DIR)/.download && { $(APT_DOWNLOAD) || { apt-get update -qq && $(APT_DOWNLOAD); }; }
 	dpkg-deb -x $(DATA_DIR)/.download/vt-examples_*.deb $(DATA_DIR)/.download/root
 	cp $(DATA_DIR)/.download/root/usr/share/doc/vt/examples/ref/20.fa.gz* $(DATA_DIR)/
 	rm -rf $(DATA_DIR)/.download
@@ -38,7 +41,7 @@ demo: setup data
 	     --region $(DEMO_REGION) --out $(DEMO_DIR)/scores.bedgraph \
 	&& echo "demo finished in $$(( $$(date +%s) - start )) s" \
 	&& echo "outputs: $(DEMO_DIR)/checkpoint (model), $(DEMO_DIR)/logs/metrics.csv (training curves)," \
-	&& echo "         $(DEMO_DIR)/scores.bedgraph (mean masked log-likelihood per 2,048-base window of $(DEMO_REGION))"
+	&& echo "         $(DEMO_DIR)/scores.bedgraph (mean masked log-likelihood per window of up to 2,048 bases of $(DEMO_REGION))"
 
 test: setup
 	$(PY) -m pytest -q

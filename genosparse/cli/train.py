@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import hydra
@@ -64,4 +65,6 @@ def _main(cfg: DictConfig) -> None:
 def main(argv: list[str]) -> None:
     """Run ``genosparse train`` with Hydra overrides ``argv``."""
     sys.argv = ["genosparse train", *argv]
+    # Lightning's own use of a deprecated torch API, not actionable by our users
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")
     run_command("train", _main)

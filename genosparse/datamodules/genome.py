@@ -52,6 +52,8 @@ class GenomeWindowDataModule(L.LightningDataModule):
         self.seed = seed
 
     def setup(self, stage: str | None = None) -> None:
+        if hasattr(self, "train_set"):  # fit, then validate: tile once
+            return
         genome = Genome(self.fasta)
         tiling = tile_windows(genome, self.window_size, self.stride, contigs=self.contigs)
         train, val = [], []

@@ -62,6 +62,8 @@ class LabeledSequenceDataModule(L.LightningDataModule):
         self.seed = seed
 
     def setup(self, stage: str | None = None) -> None:
+        if hasattr(self, "train_set"):  # fit, then validate: read once
+            return
         train = read_labeled(*self.paths["train"], binary=self.binary)
         length = self.length or max(len(s) for s in train.sequences)
         self.train_set = LabeledSequenceDataset(train, length=length, rc_prob=self.rc_prob, seed=self.seed)

@@ -42,6 +42,9 @@ def save_model(model: GenomicModel, path: str | os.PathLike) -> Path:
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "genosparse_version": genosparse.__version__,
             "model": model.config.to_dict(), "vocabulary": list(TOKENS)}
     (tmp / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp creates 0700; a checkpoint gets the usual permissions
     if path.exists():
         shutil.rmtree(path)
     tmp.rename(path)

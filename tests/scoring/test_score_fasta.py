@@ -48,7 +48,7 @@ def test_rows_cover_records_in_order_with_exact_scores(mlm_model, fasta):
 
 
 def test_each_base_is_predicted_once(mlm_model):
-    tokens = torch.tensor([encode("ACGTNACGTTTGCA")])
+    tokens = torch.from_numpy(encode("ACGTNACGTTTGCA"))[None]
     ll = mlm_log_likelihood(mlm_model, tokens, num_passes=3)
     assert torch.isnan(ll[0, 4]) and torch.isfinite(ll[0, torch.arange(14) != 4]).all()
     assert (ll[0, torch.arange(14) != 4] < 0).all()
