@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -169,42 +169,73 @@ def _check_sizes(seq_len: int, num_heads: int, block_size: int) -> int:
     return num_blocks(seq_len, block_size)
 
 
-def _build(cols: torch.Tensor, valid: torch.Tensor, full_rows: torch.Tensor, seq_len: int, block_size: int,
+HEADS_PER_CHUNK = 4
+"""Heads whose CSR arrays are built together: bounds the build's transient memory."""
+
+
+Candidates = Callable[[slice], tuple[torch.Tensor, torch.Tensor]]
+
+
+def _build(candidates: Candidates, num_heads: int, full_rows: torch.Tensor, seq_len: int, block_size: int,
            token_window: int | None = None) -> BlockLayout:
     """CSR layout (and its transpose) from per-row candidate key blocks.
 
+    Heads are built :data:`HEADS_PER_CHUNK` at a time and concatenated, so the transient
+    memory is a small multiple of the nnz of a few heads; candidates are int32 and each
+    chunk sorts its entries once.
+
     Args:
-        cols: ``(H, nQ, C)`` int64 candidate key-block ids; may repeat within a row.
-        valid: ``(H, nQ, C)`` bool, False for candidates to drop (out of range, padding).
+        candidates: ``heads (slice) -> (cols, valid)``, both ``(h, nQ, C)`` for those heads:
+            integer candidate key-block ids (may repeat within a row) and a bool that is False
+            for candidates to drop (out of range, padding). Called once per chunk, in order.
         full_rows: ``(F,)`` int64 query blocks that attend every key block (global rows);
             stored without materialising an ``(H, nQ, nK)`` tensor.
     """
-    heads, n, _ = cols.shape
+    chunks = [slice(h, min(h + HEADS_PER_CHUNK, num_heads)) for h in range(0, num_heads, HEADS_PER_CHUNK)]
+    parts = [_build_heads(*candidates(heads), full_rows) for heads in chunks]
+    width = max(part[1].shape[1] for part in parts)
+
+    def stack(i: int) -> torch.Tensor:  # index arrays are padded to the widest chunk
+        return torch.cat([torch.nn.functional.pad(part[i], (0, width - part[i].shape[1])) for part in parts])
+
+    indptr = lambda i: torch.cat([part[i] for part in parts])  # noqa: E731
+    return BlockLayout(indptr(0), stack(1), indptr(2), stack(3), seq_len, block_size, token_window)
+
+
+def _build_heads(cols: torch.Tensor, valid: torch.Tensor, full_rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``kv_indptr, kv_indices, q_indptr, q_indices`` of the heads in ``cols`` (see :func:`_build`)."""
+    heads, n, width_c = cols.shape
     device = cols.device
     is_full = torch.zeros(n, dtype=torch.bool, device=device)
     is_full[full_rows] = True
-    cols = _sorted_unique(cols, valid, n)
+    cols = _sorted_unique(cols.to(torch.int32), valid, n)  # kept ids first in each row, then n
     keep = (cols < n) & ~is_full[None, :, None]
-    head_s = torch.arange(heads, device=device)[:, None, None].expand_as(cols)[keep]
-    row_s = torch.arange(n, device=device)[None, :, None].expand_as(cols)[keep]
-    nf = full_rows.numel()
-    head_f = torch.arange(heads, device=device).repeat_interleave(nf * n)
-    row_f = full_rows.repeat_interleave(n).repeat(heads)
-    col_f = torch.arange(n, device=device).repeat(heads * nf)
-    head_of = torch.cat([head_s, head_f])
-    row_of = torch.cat([row_s, row_f])
-    col_of = torch.cat([cols[keep], col_f])
-    degree = torch.where(is_full[None, :], n, keep.sum(-1))
-
+    degree = torch.where(is_full[None, :], n, keep.sum(-1, dtype=torch.int32))
     kv_indptr = _indptr(degree)
-    nnz = kv_indptr[:, -1].long()
-    width = int(nnz.max())
-    head_start = torch.cumsum(nnz, 0) - nnz
-    kv_indices = _scatter_sorted(head_of, row_of, col_of, n, head_start, heads, width)
-    q_count = torch.zeros(heads, n, dtype=torch.int64, device=device)
-    q_count.index_put_((head_of, col_of), torch.ones_like(col_of), accumulate=True)
-    q_indices = _scatter_sorted(head_of, col_of, row_of, n, head_start, heads, width)
-    return BlockLayout(kv_indptr, kv_indices, _indptr(q_count), q_indices, seq_len, block_size, token_window)
+    width = int(kv_indptr[:, -1].max())
+
+    # rows: a sparse row's kept ids are its first `degree` slots; full rows hold 0..n-1.
+    # Positions are flat offsets into an (H, width) array (int32: H * width < 2**31 in practice).
+    head_base = torch.arange(heads, device=device, dtype=torch.int32)[:, None, None] * width
+    sparse_pos = (head_base + kv_indptr[:, :-1, None]
+                  + torch.arange(width_c, device=device, dtype=torch.int32))[keep].long()
+    full_pos = (head_base + kv_indptr[:, full_rows, None]
+                + torch.arange(n, device=device, dtype=torch.int32)).flatten().long()  # (H * F * n,)
+    ids = torch.arange(n, device=device, dtype=torch.int32)
+    kv_indices = torch.zeros(heads * width, dtype=torch.int32, device=device)
+    kv_indices[sparse_pos] = cols[keep]
+    kv_indices[full_pos] = ids.repeat(heads * len(full_rows))
+
+    # transpose: the same entries keyed col * n + row (int32), sorted within each head
+    key = torch.full((heads * width,), torch.iinfo(torch.int32).max, dtype=torch.int32, device=device)
+    key[sparse_pos] = cols[keep] * n + ids[None, :, None].expand_as(cols)[keep]
+    key[full_pos] = (ids[:, None] * n + full_rows.to(torch.int32)[None, :]).t().flatten().repeat(heads)
+    del sparse_pos, full_pos
+    key = key.view(heads, width).sort(dim=-1).values
+    bounds = (torch.arange(n + 1, device=device, dtype=torch.int32) * n).expand(heads, -1).contiguous()
+    q_indptr = torch.searchsorted(key, bounds).to(torch.int32)
+    q_indices = torch.where(key < n * n, key % n, 0)
+    return kv_indptr, kv_indices.view(heads, width), q_indptr, q_indices
 
 
 def _sorted_unique(cols: torch.Tensor, valid: torch.Tensor, n: int) -> torch.Tensor:
@@ -222,16 +253,6 @@ def _indptr(counts: torch.Tensor) -> torch.Tensor:
     return indptr.to(torch.int32)
 
 
-def _scatter_sorted(head_of, major, minor, n, head_start, heads, width):
-    """Write ``minor`` into an ``(H, width)`` int32 array ordered by (head, major, minor)."""
-    order = torch.argsort(head_of * (n * n) + major * n + minor)
-    head_sorted = head_of[order]
-    pos = torch.arange(order.numel(), device=order.device) - head_start[head_sorted]
-    out = torch.zeros(heads, width, dtype=torch.int32, device=order.device)
-    out[head_sorted, pos] = minor[order].to(torch.int32)
-    return out
-
-
 def _global_ids(num_global_blocks: int, n: int, device) -> torch.Tensor:
     """Global blocks: the first ``ceil(g/2)`` and the last ``floor(g/2)`` blocks, as in BigBird ITC."""
     if num_global_blocks < 0:
@@ -241,11 +262,17 @@ def _global_ids(num_global_blocks: int, n: int, device) -> torch.Tensor:
     return ids.unique()
 
 
-def _band(n: int, heads: int, offsets: torch.Tensor, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Candidates ``i + offsets[h]`` for every row ``i``: cols and valid, ``(H, nQ, W)``."""
-    rows = torch.arange(n, device=device)[None, :, None]
-    cols = rows + offsets.to(device)[:, None, :]
+def _band(n: int, offsets: torch.Tensor, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Candidates ``i + offsets[h]`` for every row ``i``: int32 cols and valid, ``(h, nQ, W)``."""
+    rows = torch.arange(n, device=device, dtype=torch.int32)[None, :, None]
+    cols = rows + offsets.to(device=device, dtype=torch.int32)[:, None, :]
     return cols, (cols >= 0) & (cols < n)
+
+
+def _with_globals(cols: torch.Tensor, valid: torch.Tensor, global_ids: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Append the global key blocks to every row's candidates."""
+    g_cols = global_ids.to(cols.dtype)[None, None, :].expand(cols.shape[0], cols.shape[1], -1)
+    return torch.cat([cols, g_cols], -1), torch.cat([valid, torch.ones_like(g_cols, dtype=torch.bool)], -1)
 
 
 def _check_odd_window(num_window_blocks: int) -> int:
@@ -310,15 +337,15 @@ def bigbird_layout(seq_len: int, num_heads: int, *, block_size: int = 64, num_wi
         raise LayoutError(f"num_random_blocks must be >= 0, got {num_random_blocks}")
     half = _check_odd_window(num_window_blocks)
     offsets = torch.arange(-half, half + 1).expand(num_heads, -1)
-    cols, valid = _band(n, num_heads, offsets, device)
     global_ids = _global_ids(num_global_blocks, n, device)
-    g_cols = global_ids[None, None, :].expand(num_heads, n, -1)
-    cols = torch.cat([cols, g_cols], -1)
-    valid = torch.cat([valid, torch.ones_like(g_cols, dtype=torch.bool)], -1)
-    excluded = _sorted_unique(cols, valid, n)
     generator = torch.Generator(device=device).manual_seed(seed)
-    r_cols, r_valid = _sample_random_blocks(excluded, n, num_random_blocks, generator)
-    return _build(torch.cat([cols, r_cols], -1), torch.cat([valid, r_valid], -1), global_ids, seq_len, block_size)
+
+    def candidates(heads: slice) -> tuple[torch.Tensor, torch.Tensor]:
+        cols, valid = _with_globals(*_band(n, offsets[heads], device), global_ids)
+        r_cols, r_valid = _sample_random_blocks(_sorted_unique(cols, valid, n), n, num_random_blocks, generator)
+        return torch.cat([cols, r_cols.to(cols.dtype)], -1), torch.cat([valid, r_valid], -1)
+
+    return _build(candidates, num_heads, global_ids, seq_len, block_size)
 
 
 def sliding_window_layout(seq_len: int, num_heads: int, *, window: int = 256, block_size: int = 64,
@@ -338,9 +365,9 @@ def sliding_window_layout(seq_len: int, num_heads: int, *, window: int = 256, bl
         raise LayoutError(f"window must be >= 0 tokens, got {window}")
     reach = math.ceil(window / block_size)
     offsets = torch.arange(-reach, reach + 1).expand(num_heads, -1)
-    cols, valid = _band(n, num_heads, offsets, device)
     empty = torch.zeros(0, dtype=torch.int64, device=device)
-    return _build(cols, valid, empty, seq_len, block_size, token_window=window)
+    return _build(lambda heads: _band(n, offsets[heads], device), num_heads, empty, seq_len, block_size,
+                  token_window=window)
 
 
 def dilated_window_layout(seq_len: int, num_heads: int, *, dilations: Sequence[int], num_window_blocks: int = 3,
@@ -368,17 +395,17 @@ def dilated_window_layout(seq_len: int, num_heads: int, *, dilations: Sequence[i
         raise LayoutError(f"dilated_window_layout needs one dilation >= 1 per head ({num_heads} heads), got {dilations}")
     half = _check_odd_window(num_window_blocks)
     offsets = torch.tensor(dil)[:, None] * torch.arange(-half, half + 1)[None, :]
-    cols, valid = _band(n, num_heads, offsets, device)
     global_ids = _global_ids(num_global_blocks, n, device)
-    g_cols = global_ids[None, None, :].expand(num_heads, n, -1)
-    cols = torch.cat([cols, g_cols], -1)
-    valid = torch.cat([valid, torch.ones_like(g_cols, dtype=torch.bool)], -1)
-    return _build(cols, valid, global_ids, seq_len, block_size)
+    return _build(lambda heads: _with_globals(*_band(n, offsets[heads], device), global_ids), num_heads, global_ids,
+                  seq_len, block_size)
 
 
 def dense_layout(seq_len: int, num_heads: int, *, block_size: int = 64,
                  device: torch.device | str = "cpu") -> BlockLayout:
     """Every query block attends every key block: full attention expressed as a layout."""
     n = _check_sizes(seq_len, num_heads, block_size)
-    cols = torch.zeros(num_heads, n, 0, dtype=torch.int64, device=device)
-    return _build(cols, torch.zeros_like(cols, dtype=torch.bool), torch.arange(n, device=device), seq_len, block_size)
+    def candidates(heads: slice) -> tuple[torch.Tensor, torch.Tensor]:
+        cols = torch.zeros(heads.stop - heads.start, n, 0, dtype=torch.int32, device=device)
+        return cols, torch.zeros_like(cols, dtype=torch.bool)
+
+    return _build(candidates, num_heads, torch.arange(n, device=device), seq_len, block_size)
