@@ -28,7 +28,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .attention_fwd import LOG2E, _key_valid, _tile_mask, dot_precision, key_padding_arg
+from .attention_fwd import LOG2E, _block_needs_mask, _key_valid, _tile_mask, dot_precision, key_padding_arg
 from .plan import WorkPlan
 from .tuning import TunedKernel, length_bucket
 
@@ -109,16 +109,18 @@ def _attn_bwd_dq_kernel(
 
     dq = tl.zeros([BLOCK, BLOCK_D], tl.float32)
     for p in range(start, end):
-        offs_n = tl.load(idx_base + p).to(tl.int64) * BLOCK + offs_j
+        k_block = tl.load(idx_base + p)
+        offs_n = k_block.to(tl.int64) * BLOCK + offs_j
         kv_mask = _tile_mask(offs_n, L, offs_d, HEAD_DIM, BLOCK_D)
         k = tl.load(k_base + offs_n[:, None] * stride_kl + offs_d[None, :], mask=kv_mask, other=0.0)
         v = tl.load(v_base + offs_n[:, None] * stride_vl + offs_d[None, :], mask=kv_mask, other=0.0)
         prob = tl.exp2(tl.dot(q, tl.trans(k), input_precision=PRECISION) * qk_scale - lse2[:, None])
         if NEED_MASK:
-            valid = _key_valid(Kpm, b, offs_n, L, stride_kpm, has_kpm)[None, :]
-            dist = offs_m[:, None] - offs_n[None, :]
-            valid = valid & (dist <= token_window) & (dist >= -token_window)
-            prob = tl.where(valid, prob, 0.0)
+            if _block_needs_mask(row, k_block, L, has_kpm, token_window, BLOCK):
+                valid = _key_valid(Kpm, b, offs_n, L, stride_kpm, has_kpm)[None, :]
+                dist = offs_m[:, None] - offs_n[None, :]
+                valid = valid & (dist <= token_window) & (dist >= -token_window)
+                prob = tl.where(valid, prob, 0.0)
         dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
         ds = prob * (dp - delta[:, None])
         dq += tl.dot(ds.to(k.dtype), k, input_precision=PRECISION)
@@ -172,17 +174,19 @@ def _attn_bwd_dkdv_kernel(
     dk = tl.zeros([BLOCK, BLOCK_D], tl.float32)
     dv = tl.zeros([BLOCK, BLOCK_D], tl.float32)
     for p in range(start, end):
-        offs_m = tl.load(idx_base + p).to(tl.int64) * BLOCK + offs_j
+        q_block = tl.load(idx_base + p)
+        offs_m = q_block.to(tl.int64) * BLOCK + offs_j
         q_mask = _tile_mask(offs_m, L, offs_d, HEAD_DIM, BLOCK_D)
         q = tl.load(q_base + offs_m[:, None] * stride_ql + offs_d[None, :], mask=q_mask, other=0.0)
         do = tl.load(do_base + offs_m[:, None] * stride_gl + offs_d[None, :], mask=q_mask, other=0.0)
         lse2, delta = _row_stats(Lse, Delta, bh, offs_m, L)
         prob_t = tl.exp2(tl.dot(k, tl.trans(q), input_precision=PRECISION) * qk_scale - lse2[None, :])
         if NEED_MASK:
-            valid = key_ok[:, None]
-            dist = offs_m[None, :] - offs_n[:, None]
-            valid = valid & (dist <= token_window) & (dist >= -token_window)
-            prob_t = tl.where(valid, prob_t, 0.0)
+            if _block_needs_mask(q_block, col, L, has_kpm, token_window, BLOCK):
+                valid = key_ok[:, None]
+                dist = offs_m[None, :] - offs_n[:, None]
+                valid = valid & (dist <= token_window) & (dist >= -token_window)
+                prob_t = tl.where(valid, prob_t, 0.0)
         dv += tl.dot(prob_t.to(do.dtype), do, input_precision=PRECISION)
         dp_t = tl.dot(v, tl.trans(do), input_precision=PRECISION)
         ds_t = prob_t * (dp_t - delta[None, :])

@@ -11,7 +11,8 @@ partial outputs and log-sum-exps are merged by :func:`_attn_fwd_combine_kernel`
 
 Masking inside the kernel: tail keys past ``L``, padding keys (``key_padding_mask`` True),
 and token pairs outside ``|q_pos - k_pos| <= token_window`` for exact sliding windows. Only
-the ``NEED_MASK`` specialisation masks (the launcher sets it when any of the three applies);
+the ``NEED_MASK`` specialisation masks (the launcher sets it when any of the three applies),
+and within it only the tiles that need it (:func:`_block_needs_mask`);
 the key padding and the window are runtime arguments (``has_kpm``; ``token_window = L`` when
 there is none), so one compiled kernel serves all masked cases. A row that attends nothing
 gets output 0 and ``lse = -inf``.
@@ -56,6 +57,15 @@ def _key_valid(Kpm, b, offs_n, L, stride_kpm, has_kpm):
     return inside & (pad == 0)
 
 
+@triton.jit
+def _block_needs_mask(q_block, k_block, L, has_kpm, token_window, BLOCK: tl.constexpr):
+    """Whether a (query block, key block) tile needs the element mask: key padding is on, the
+    key block runs past ``L``, or a pair of the tile lies outside the token window. Interior
+    blocks of a sliding window (all but the two at its edges) skip the masking arithmetic."""
+    reach = tl.abs(q_block - k_block) * BLOCK + BLOCK - 1
+    return (has_kpm != 0) | ((k_block + 1) * BLOCK > L) | (reach > token_window)
+
+
 @triton.jit(do_not_specialize=["stride_kpm", "H", "L", "num_chunks", "idx_width", "num_slots", "has_kpm",
                                 "token_window", "L_BUCKET"])
 def _attn_fwd_kernel(
@@ -92,15 +102,17 @@ def _attn_fwd_kernel(
     l_i = tl.zeros([BLOCK], tl.float32)
     acc = tl.zeros([BLOCK, BLOCK_D], tl.float32)
     for p in range(start, end):
-        offs_n = tl.load(idx_base + p).to(tl.int64) * BLOCK + offs_j
+        k_block = tl.load(idx_base + p)
+        offs_n = k_block.to(tl.int64) * BLOCK + offs_j
         kv_mask = _tile_mask(offs_n, L, offs_d, HEAD_DIM, BLOCK_D)
         k = tl.load(k_base + offs_n[:, None] * stride_kl + offs_d[None, :], mask=kv_mask, other=0.0)
         s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * qk_scale
         if NEED_MASK:
-            valid = _key_valid(Kpm, b, offs_n, L, stride_kpm, has_kpm)[None, :]
-            dist = offs_m[:, None] - offs_n[None, :]
-            valid = valid & (dist <= token_window) & (dist >= -token_window)
-            s = tl.where(valid, s, float("-inf"))
+            if _block_needs_mask(row, k_block, L, has_kpm, token_window, BLOCK):
+                valid = _key_valid(Kpm, b, offs_n, L, stride_kpm, has_kpm)[None, :]
+                dist = offs_m[:, None] - offs_n[None, :]
+                valid = valid & (dist <= token_window) & (dist >= -token_window)
+                s = tl.where(valid, s, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(s, 1))
         m_use = tl.where(m_new == float("-inf"), 0.0, m_new)  # rows with no key yet
         alpha = tl.exp2(m_i - m_use)
