@@ -50,6 +50,16 @@ def output_path(text: str) -> Path:
     return path
 
 
+def add_inference_options(parser: argparse.ArgumentParser) -> None:
+    """The options every scoring command shares: window, batch size, device, strands, progress."""
+    parser.add_argument("--window", type=positive_int, help="window in bases (default: the model's context length)")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="windows per forward pass (default: 8)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    parser.add_argument("--no-rc-average", dest="rc_average", action="store_false",
+                        help="score the forward strand only")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def _terminate(signum, frame) -> None:
     raise SystemExit(128 + signum)
 

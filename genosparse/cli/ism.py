@@ -6,7 +6,7 @@ import argparse
 import logging
 import time
 
-from genosparse.cli.common import device, output_path, positive_int, run_command
+from genosparse.cli.common import add_inference_options, device, run_command
 from genosparse.models.checkpoint import load_model
 from genosparse.scoring.ism import ism, write_ism
 
@@ -20,12 +20,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fasta", required=True, help="reference FASTA (plain or bgzip)")
     p.add_argument("--region", required=True, help="chrom:start-end, 1-based inclusive (samtools style)")
     p.add_argument("--out", required=True, help="output prefix: PREFIX.tsv, PREFIX.npz, PREFIX.png")
-    p.add_argument("--window", type=positive_int, help="window in bases (default: the model's context length)")
-    p.add_argument("--batch-size", type=positive_int, default=8, help="windows per forward pass (default: 8)")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    p.add_argument("--no-rc-average", dest="rc_average", action="store_false",
-                   help="score the forward strand only")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_inference_options(p)
     return p
 
 

@@ -6,7 +6,7 @@ import argparse
 import logging
 import time
 
-from genosparse.cli.common import device, output_path, positive_int, run_command
+from genosparse.cli.common import add_inference_options, device, output_path, positive_int, run_command
 from genosparse.genome.variants import REF_MISMATCH_MODES
 from genosparse.models.checkpoint import load_model
 from genosparse.scoring.variants import FORMATS, annotate_vcf
@@ -21,23 +21,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="MLM checkpoint folder written by `genosparse train`")
     p.add_argument("--fasta", required=True, help="reference FASTA (plain or bgzip) of the VCF's build")
     p.add_argument("--vcf", required=True, help="VCF (plain, bgzip or gzip) or BCF")
-    p.add_argument("--out", required=True, type=output_path, help="output: .vcf.gz (bgzip + tabix index) or, with --format tsv, a TSV")
+    p.add_argument("--out", required=True, type=output_path,
+                   help="output: .vcf.gz (bgzip + tabix index) or, with --format tsv, a TSV")
     p.add_argument("--format", choices=FORMATS, default="vcf", help="output format (default: vcf)")
     p.add_argument("--ref-mismatch", choices=REF_MISMATCH_MODES, default="flag",
                    help="records whose REF differs from the FASTA: flag them (default, kept unscored), skip "
                         "them (left out of the output) or fail before scoring")
     p.add_argument("--strict-contigs", action="store_true",
                    help="fail when a VCF contig is not in the FASTA (default: flag its records contig_missing)")
-    p.add_argument("--window", type=positive_int, help="window in bases (default: the model's context length)")
     p.add_argument("--flank", type=positive_int, default=64,
                    help="bases either side of the variant that scores are pooled over (default: 64)")
     p.add_argument("--num-passes", type=positive_int, default=8,
                    help="interleaved masking passes of the indel pseudo-log-likelihood (default: 8)")
-    p.add_argument("--batch-size", type=positive_int, default=8, help="windows per forward pass (default: 8)")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    p.add_argument("--no-rc-average", dest="rc_average", action="store_false",
-                   help="score the forward strand only")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_inference_options(p)
     return p
 
 
