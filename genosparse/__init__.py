@@ -6,6 +6,7 @@ The main entry points are importable from the top level; they load on first use,
     genosparse.load_model(path)            # checkpoint folder -> GenomicModel
     genosparse.score_fasta(model, fasta)   # stream ScoreRow per record / window
     genosparse.score_variants(model, fasta, vcf)  # stream VariantScore per ALT
+    genosparse.embed(model, fasta, bed=...)  # stream (N, C) / (N, L, C) embeddings with coordinates
     genosparse.Genome(path)                # FASTA access (plain or BGZF)
     genosparse.sparse_attention(q, k, v, layout)
 """
@@ -16,6 +17,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Genome": "genosparse.genome",
+    "embed": "genosparse.scoring.embed",
     "load_model": "genosparse.models",
     "save_model": "genosparse.models",
     "score_fasta": "genosparse.scoring",

@@ -9,6 +9,8 @@ USAGE = """usage: genosparse COMMAND [ARGS]
 commands:
   train [overrides]   train a model; Hydra overrides, e.g. experiment=demo trainer.max_steps=100
   score ...           score a FASTA with a checkpoint (genosparse score --help)
+  track ...           per-base log-likelihood track as bigWig/bedGraph (genosparse track --help)
+  embed ...           embeddings of sequences, BED intervals or tiled windows (genosparse embed --help)
   vep ...             score the variants of a VCF with a checkpoint (genosparse vep --help)
   ism ...             in-silico mutagenesis of a region (genosparse ism --help)
 """
@@ -27,6 +29,12 @@ def main(argv: list[str] | None = None) -> None:
     elif command == "score":
         from genosparse.cli.score import main as score_main
         score_main(rest)
+    elif command == "track":
+        from genosparse.cli.track import main as track_main
+        track_main(rest)
+    elif command == "embed":
+        from genosparse.cli.embed import main as embed_main
+        embed_main(rest)
     elif command == "vep":
         from genosparse.cli.vep import main as vep_main
         vep_main(rest)

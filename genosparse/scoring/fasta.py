@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from genosparse.scoring.scorers import score_batch, score_name
 from genosparse.sequence.vocab import N
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 STREAM_CHUNK = 16
 """Intervals are read, grouped by length and scored ``STREAM_CHUNK * batch_size`` at a time."""
@@ -66,20 +67,25 @@ def _intervals(genome: Genome, window: int, regions: Iterable[str] | None) -> li
     return intervals
 
 
-def _batches(genome: Genome, intervals: list[Interval], batch_size: int
-             ) -> Iterator[tuple[list[Interval], np.ndarray]]:
-    """Batches of equal-length intervals, in order within each length.
+def equal_length_batches(items: Sequence[T], batch_size: int) -> Iterator[list[T]]:
+    """Batches of at most ``batch_size`` items of equal ``len``, in order within each length.
 
     Equal lengths mean no padding: BigBird's global and random blocks depend on the input
     length, so padding a short record would change the pattern it is scored with.
     """
-    by_length: dict[int, list[Interval]] = {}
-    for iv in intervals:
-        by_length.setdefault(len(iv), []).append(iv)
+    by_length: dict[int, list[T]] = {}
+    for item in items:
+        by_length.setdefault(len(item), []).append(item)
     for group in by_length.values():
         for i in range(0, len(group), batch_size):
-            chunk = group[i:i + batch_size]
-            yield chunk, np.stack([genome.fetch_tokens(iv.contig, iv.start, iv.end).astype(np.int64) for iv in chunk])
+            yield group[i:i + batch_size]
+
+
+def _batches(genome: Genome, intervals: list[Interval], batch_size: int
+             ) -> Iterator[tuple[list[Interval], np.ndarray]]:
+    """:func:`equal_length_batches` of intervals with their tokens ``(B, L)`` int64."""
+    for chunk in equal_length_batches(intervals, batch_size):
+        yield chunk, np.stack([genome.fetch_tokens(iv.contig, iv.start, iv.end).astype(np.int64) for iv in chunk])
 
 
 def score_fasta(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Genome, *,

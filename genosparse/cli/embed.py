@@ -1,0 +1,47 @@
+"""``genosparse embed``: embeddings of FASTA records, tiled windows or BED intervals, written to NPZ."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+from genosparse.cli.common import device, output_path, positive_int, run_command
+from genosparse.models.checkpoint import load_model
+from genosparse.scoring.embed import embed, write_embeddings
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="genosparse embed", description=(
+        "Final hidden states of a checkpoint for every record of a FASTA (long contigs tiled into windows), "
+        "for --region regions, or for the intervals of a --regions BED file. Writes an NPZ with names, starts, "
+        "ends (0-based half-open) and embeddings (N, C) pooled, or (N, L, C) with --tokens."))
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder written by `genosparse train`")
+    p.add_argument("--fasta", required=True, help="FASTA file (plain or bgzip-compressed)")
+    p.add_argument("--out", required=True, type=output_path, help="output .npz")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--region", action="append", help="chrom or chrom:start-end (1-based inclusive); repeatable")
+    group.add_argument("--regions", help="BED file (0-based): embed each interval as it is")
+    p.add_argument("--tokens", action="store_true", help="per-token (N, L, C) instead of mean-pooled (N, C)")
+    p.add_argument("--window", type=positive_int, help="tile length in bases (default: the model's context length)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="items per forward pass (default: 8)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str]) -> None:
+    """Run ``genosparse embed`` with command-line arguments ``argv``."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    def body() -> None:
+        started = time.perf_counter()
+        dev = device(args.device)
+        model = load_model(args.checkpoint, dev)
+        chunks = embed(model, args.fasta, bed=args.regions, regions=args.region, window=args.window,
+                       pooled=not args.tokens, batch_size=args.batch_size, device=dev, progress=not args.quiet)
+        count = write_embeddings(chunks, args.out)
+        print(f"wrote {count} embeddings to {args.out} in {time.perf_counter() - started:.1f} s")
+
+    run_command("embed", body)

@@ -1,0 +1,171 @@
+"""``embed``: token ``(N, L, C)`` or pooled ``(N, C)`` embeddings of sequences, BED intervals or tiled windows.
+
+Embeddings are the backbone's final hidden states (:meth:`GenomicModel.embed`, after the last
+LayerNorm). Items are batched only with items of the same length (no padding reaches the model,
+see :func:`~genosparse.scoring.fasta.equal_length_batches`), and come back in input order, a
+chunk at a time, so a genome never has to fit in memory. :func:`write_embeddings` writes them
+with their coordinates to NPZ, streaming, atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from genosparse.errors import ConfigError
+from genosparse.genome import Genome
+from genosparse.genome.bed import read_bed
+from genosparse.models.backbone import GenomicModel
+from genosparse.models.checkpoint import load_model
+from genosparse.scoring.fasta import STREAM_CHUNK, _intervals, default_device, equal_length_batches
+from genosparse.scoring.writers import atomic_output
+from genosparse.sequence.vocab import encode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EmbeddingChunk:
+    """Embeddings of consecutive input items.
+
+    ``names``: contig (or sequence name) per item; ``starts``/``ends``: ``(n,)`` int64, 0-based
+    half-open bases on the contig (``0``/length for in-memory sequences); ``values``: ``(n, C)``
+    float32 pooled (mean over the item's positions) or ``(n, L, C)`` token embeddings, where ``L``
+    is the longest item of the whole call and positions past an item's length are NaN.
+    """
+
+    names: list[str]
+    starts: np.ndarray
+    ends: np.ndarray
+    values: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Item:
+    name: str
+    start: int
+    end: int
+    tokens: np.ndarray | None  # in-memory sequences; None: fetch from the genome
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+
+def embed(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Genome | None = None, *,
+          sequences: Mapping[str, str] | Iterable[str] | None = None, bed: str | os.PathLike | None = None,
+          regions: Iterable[str] | None = None, window: int | None = None, pooled: bool = True,
+          batch_size: int = 8, device: torch.device | str | None = None,
+          progress: bool = True) -> Iterator[EmbeddingChunk]:
+    """Stream embeddings, in input order, of one of:
+
+    - ``sequences``: strings (named ``seq0``, ``seq1``, ...) or a name -> sequence mapping, each whole;
+    - ``fasta`` + ``bed``: each BED interval (0-based half-open) as it is;
+    - ``fasta`` (optionally ``regions``, samtools style 1-based inclusive): records no longer than
+      ``window`` whole, longer ones tiled into consecutive windows of ``window`` bases (the last
+      shorter), as :func:`~genosparse.scoring.fasta.score_fasta` tiles them.
+
+    Args:
+        window: tile length in bases (default the model's ``context_length``).
+        pooled: ``(n, C)`` means over positions if True, else ``(n, L, C)`` token embeddings.
+    Yields:
+        :class:`EmbeddingChunk` s of up to ``16 * batch_size`` items.
+    Raises:
+        ConfigError: not exactly one input given, bad ``window``/``batch_size``, unreadable checkpoint.
+        FastaError, SequenceError: unusable FASTA, region, BED or sequence.
+    """
+    if (sequences is None) == (fasta is None) or (bed is not None and regions is not None):
+        raise ConfigError("give either sequences or a FASTA (with at most one of bed and regions)")
+    if batch_size < 1 or (window is not None and window < 1):
+        raise ConfigError(f"window and batch_size must be >= 1, got {window} and {batch_size}")
+    device = torch.device(device) if device is not None else default_device()
+    if not isinstance(model, GenomicModel):
+        model = load_model(model, device)
+    model = model.eval().to(device)
+    genome = None
+    if sequences is not None:
+        named = sequences.items() if isinstance(sequences, Mapping) else \
+            ((f"seq{k}", seq) for k, seq in enumerate(sequences))
+        items = [_Item(name, 0, len(seq), encode(seq, name=name)) for name, seq in named]
+    else:
+        genome = fasta if isinstance(fasta, Genome) else Genome(fasta)
+        if isinstance(regions, str):
+            regions = [regions]
+        ivs = read_bed(bed, genome) if bed is not None else \
+            _intervals(genome, window or model.config.context_length, regions)
+        items = [_Item(iv.contig, iv.start, iv.end, None) for iv in ivs]
+    longest = max((len(it) for it in items), default=0)
+    log.info("embedding %d items of up to %d bases (%s)", len(items), longest, "pooled" if pooled else "tokens")
+    bar = tqdm(total=len(items), unit="item", disable=not progress, desc="embed")
+    with torch.inference_mode():
+        for first in range(0, len(items), STREAM_CHUNK * batch_size):
+            part = items[first:first + STREAM_CHUNK * batch_size]
+            out: dict[int, np.ndarray] = {}
+            for chunk in equal_length_batches(part, batch_size):
+                tokens = np.stack([it.tokens if it.tokens is not None else
+                                   genome.fetch_tokens(it.name, it.start, it.end) for it in chunk]).astype(np.int64)
+                hidden = model.embed(torch.from_numpy(tokens).to(device)).float() if tokens.shape[1] else \
+                    torch.zeros(len(chunk), 0, model.config.d_model)
+                values = hidden.mean(1) if pooled else hidden
+                out.update(zip(map(id, chunk), values.cpu().numpy()))
+                bar.update(len(chunk))
+            yield _chunk(part, [out[id(it)] for it in part], pooled, longest)
+    bar.close()
+
+
+def _chunk(items: list[_Item], values: list[np.ndarray], pooled: bool, longest: int) -> EmbeddingChunk:
+    if pooled:
+        stacked = np.stack(values)
+    else:
+        stacked = np.full((len(items), longest, values[0].shape[-1]), np.nan, np.float32)
+        for k, v in enumerate(values):
+            stacked[k, :len(v)] = v
+    return EmbeddingChunk([it.name for it in items], np.array([it.start for it in items], np.int64),
+                          np.array([it.end for it in items], np.int64), stacked.astype(np.float32))
+
+
+def write_embeddings(chunks: Iterable[EmbeddingChunk], path: str | os.PathLike) -> int:
+    """Write ``chunks`` to an NPZ at ``path`` atomically, streaming the values through a spool file.
+
+    Arrays: ``names`` (N,) str, ``starts``/``ends`` (N,) int64 (0-based half-open bases),
+    ``embeddings`` (N, C) or (N, L, C) float32 (NaN past each item's length). Read with ``np.load``.
+
+    Returns:
+        N, the number of items written.
+    """
+    names: list[str] = []
+    starts: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    shape: tuple[int, ...] | None = None
+    count = 0
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=path.parent, prefix=f".{path.name}.spool.") as spool:
+        for chunk in chunks:
+            names += chunk.names
+            starts.append(chunk.starts)
+            ends.append(chunk.ends)
+            shape = chunk.values.shape[1:]
+            count += len(chunk.names)
+            spool.write(np.ascontiguousarray(chunk.values, dtype="<f4").tobytes())
+        spool.seek(0)
+        with atomic_output(path, "wb") as out, zipfile.ZipFile(out, "w", allowZip64=True) as npz:
+            for key, array in (("names", np.array(names, dtype=str)),
+                               ("starts", np.concatenate(starts) if starts else np.zeros(0, np.int64)),
+                               ("ends", np.concatenate(ends) if ends else np.zeros(0, np.int64))):
+                with npz.open(f"{key}.npy", "w") as member:
+                    np.lib.format.write_array(member, array, allow_pickle=False)
+            with npz.open("embeddings.npy", "w", force_zip64=True) as member:
+                header = {"descr": "<f4", "fortran_order": False, "shape": (count, *(shape or (0,)))}
+                np.lib.format.write_array_header_1_0(member, header)
+                shutil.copyfileobj(spool, member, 1 << 20)
+    return count

@@ -1,0 +1,250 @@
+"""Per-position (or binned) MLM log-likelihood tracks over whole genomes, stitched from overlapping windows.
+
+Each span (a whole contig, a region, or a merged BED interval) is tiled into windows of
+``window`` bases every ``stride`` bases (``stride < window``), the last window aligned to the
+span's end. Consecutive windows overlap; the boundary between two is the middle of their
+overlap, so every base of the span takes its value from exactly one window: the one whose
+centre is nearest (ties go to the later window). The first window keeps the span's start and
+the last its end. A span shorter than ``window`` is scored as one shorter window. Values are
+the masked log-likelihood of the reference base (:func:`~genosparse.scoring.scorers.mlm_log_likelihood`,
+natural log), by default averaged with the reverse-complement strand's value of the same base;
+``N`` bases have no value (NaN, written as gaps). Windows of only ``N`` are not run through
+the model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from genosparse.errors import ConfigError, FastaError
+from genosparse.genome import Genome
+from genosparse.genome.bed import read_bed
+from genosparse.genome.regions import Interval, parse_region
+from genosparse.models.backbone import GenomicModel
+from genosparse.models.checkpoint import load_model
+from genosparse.models.inference import reverse_complement_padded
+from genosparse.scoring.fasta import STREAM_CHUNK, _batches, default_device
+from genosparse.scoring.scorers import mlm_log_likelihood
+from genosparse.sequence.vocab import N
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrackSegment:
+    """Consecutive values on one contig: value ``i`` covers ``[start + i*step, start + (i+1)*step)``.
+
+    ``start`` is 0-based, ``step`` in bases; ``values`` is ``(n,)`` float32, NaN where there is no
+    value (``N`` bases).
+    """
+
+    contig: str
+    start: int
+    step: int
+    values: np.ndarray
+
+    @property
+    def end(self) -> int:
+        return self.start + self.step * len(self.values)
+
+
+@dataclass(frozen=True)
+class TrackWindow:
+    """A model window ``window`` and the part of it written to the track, ``keep`` (inside ``window``)."""
+
+    window: Interval
+    keep: Interval
+
+
+def tile_span(span: Interval, window: int, stride: int) -> list[TrackWindow]:
+    """Overlapping windows of ``span`` whose ``keep`` parts cover it exactly once, in order (see module doc)."""
+    if not 0 < stride < window:
+        raise ConfigError(f"stride must be in [1, window), got stride {stride} for window {window}")
+    if len(span) <= window:
+        return [TrackWindow(span, span)]
+    starts = list(range(span.start, span.end - window + 1, stride))
+    if starts[-1] != span.end - window:
+        starts.append(span.end - window)
+    bounds = [span.start, *((a + window + b) // 2 for a, b in zip(starts, starts[1:])), span.end]
+    return [TrackWindow(Interval(span.contig, s, s + window), Interval(span.contig, lo, hi))
+            for s, lo, hi in zip(starts, bounds, bounds[1:])]
+
+
+def track_spans(genome: Genome, window: int, regions: Iterable[str] | None = None,
+                bed: str | os.PathLike | None = None) -> list[Interval]:
+    """The spans a track covers, sorted in FASTA order and merged where they overlap or touch.
+
+    Default every contig (empty ones left out). ``regions`` are samtools-style strings (1-based
+    inclusive); ``bed`` a BED file (0-based) whose intervals shorter than ``window`` are widened to
+    ``window`` bases centred on their midpoint (shifted to stay inside the contig; a contig shorter
+    than ``window`` is taken whole).
+
+    Raises:
+        FastaError: unknown contig, a region past a contig end, BED contigs absent from the FASTA.
+        SequenceError: a malformed BED line.
+    """
+    if isinstance(regions, str):
+        regions = [regions]
+    lengths = genome.lengths
+    spans: list[Interval] = []
+    for text in regions or ():
+        contig, start, end = parse_region(text)
+        name = genome.resolve(contig)
+        if end is not None and end > lengths[name]:
+            raise FastaError(f"region {text} extends past the end of contig {name} ({lengths[name]:,} bases) "
+                             f"in {genome.path}")
+        spans.append(Interval(name, start or 0, lengths[name] if end is None else end))
+    if bed is not None:
+        for iv in read_bed(bed, genome):
+            if len(iv) < window:
+                length = lengths[iv.contig]
+                start = min(max((iv.start + iv.end) // 2 - window // 2, 0), max(length - window, 0))
+                iv = Interval(iv.contig, start, min(start + window, length))
+            spans.append(iv)
+    if regions is None and bed is None:
+        spans = [Interval(name, 0, length) for name, length in lengths.items()]
+    order = {name: k for k, name in enumerate(lengths)}
+    merged: list[Interval] = []
+    for iv in sorted((s for s in spans if len(s)), key=lambda s: (order[s.contig], s.start)):
+        if merged and merged[-1].contig == iv.contig and iv.start <= merged[-1].end:
+            merged[-1] = Interval(iv.contig, merged[-1].start, max(merged[-1].end, iv.end))
+        else:
+            merged.append(iv)
+    return merged
+
+
+def position_log_likelihood(model: GenomicModel, tokens: torch.Tensor, rc_average: bool = True) -> torch.Tensor:
+    """Per-position masked log-likelihood ``(B, L)`` float32 of tokens ``(B, L)`` int64 (NaN at ``N``).
+
+    With ``rc_average`` each base's value is the mean of its forward-strand value and the value of
+    its complement in the reverse-complemented window.
+    """
+    ll = mlm_log_likelihood(model, tokens)
+    if rc_average:
+        ll = (ll + mlm_log_likelihood(model, reverse_complement_padded(tokens)).flip(-1)) / 2
+    return ll
+
+
+def score_track(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Genome, *,
+                window: int | None = None, stride: int | None = None, regions: Iterable[str] | None = None,
+                bed: str | os.PathLike | None = None, bin_size: int = 1, batch_size: int = 8,
+                rc_average: bool = True, device: torch.device | str | None = None, devices: int | None = None,
+                progress: bool = True) -> Iterator[TrackSegment]:
+    """Stream a per-position (``bin_size=1``) or binned MLM log-likelihood track in genome order.
+
+    Args:
+        model: an MLM :class:`GenomicModel` or its checkpoint folder.
+        fasta: FASTA path or open :class:`Genome`.
+        window: window in bases (default the model's ``context_length``).
+        stride: bases between window starts, ``< window`` (default ``window // 2``).
+        regions, bed: what to cover (see :func:`track_spans`); default every contig.
+        bin_size: bases per output value; bins start at each span's start, the span's last bin
+            may be shorter; a bin's value is the mean over its bases with a value (NaN if none).
+        rc_average: average each base over both strands.
+        device: where the model runs (default CUDA when available).
+        devices: predict through Lightning on this many devices of ``device``'s type (DDP for more than
+            one; :func:`~genosparse.scoring.distributed.predict_windows`), outputs merged in genome
+            order. Default: stream in this process.
+    Yields:
+        :class:`TrackSegment` s, in FASTA order, not overlapping, covering every span exactly.
+    Raises:
+        ConfigError: a non-MLM model, bad window/stride/bin_size/batch_size.
+        FastaError, SequenceError: unusable FASTA, region or BED (see :func:`~genosparse.genome.bed.read_bed`).
+    """
+    if bin_size < 1 or batch_size < 1 or (window is not None and window < 2):
+        raise ConfigError(f"need bin_size >= 1, batch_size >= 1, window >= 2; got {bin_size}, {batch_size}, {window}")
+    device = torch.device(device) if device is not None else default_device()
+    if not isinstance(model, GenomicModel):
+        model = load_model(model, device)
+    if model.config.head != "mlm":
+        raise ConfigError(f"tracks need an MLM checkpoint (per-base log-likelihoods); this one has head "
+                          f"{model.config.head!r}. Use `genosparse score` for per-window scores")
+    model = model.eval().to(device)
+    genome = fasta if isinstance(fasta, Genome) else Genome(fasta)
+    window = window or model.config.context_length
+    stride = stride or window // 2
+    tiles = [t for span in track_spans(genome, window, regions, bed) for t in tile_span(span, window, stride)]
+    log.info("track of %d windows of %d bases (stride %d) from %s", len(tiles), window, stride, genome.path)
+    windows = [t.window for t in tiles]
+    if devices is None:
+        values = _window_values(model, genome, windows, batch_size, rc_average, device, progress)
+    else:
+        from genosparse.scoring.distributed import predict_windows
+        values = predict_windows(model, genome, windows, batch_size=batch_size, rc_average=rc_average,
+                                 devices=devices, accelerator="gpu" if device.type == "cuda" else "cpu",
+                                 progress=progress)
+    yield from _binned(_stitched(tiles, values), bin_size)
+
+
+def window_log_likelihood(model: GenomicModel, tokens: np.ndarray, rc_average: bool,
+                          device: torch.device) -> np.ndarray:
+    """:func:`position_log_likelihood` of equal-length windows ``(B, L)`` (numpy ids) as ``(B, L)`` float32;
+    windows of only ``N`` are not run through the model (all NaN)."""
+    ll = np.full(tokens.shape, np.nan, dtype=np.float32)
+    some = ~(tokens == N).all(axis=1)
+    if some.any():
+        batch = torch.from_numpy(tokens[some].astype(np.int64)).to(device)
+        ll[some] = position_log_likelihood(model, batch, rc_average).float().cpu().numpy()
+    return ll
+
+
+def _window_values(model: GenomicModel, genome: Genome, windows: list[Interval], batch_size: int,
+                   rc_average: bool, device: torch.device, progress: bool) -> Iterator[np.ndarray]:
+    """Per-base values ``(len(window),)`` float32 of each window, in order, ``STREAM_CHUNK * batch_size`` at a time."""
+    bar = tqdm(total=len(windows), unit="window", disable=not progress, desc="track")
+    with torch.inference_mode():
+        for first in range(0, len(windows), STREAM_CHUNK * batch_size):
+            part = windows[first:first + STREAM_CHUNK * batch_size]
+            values: dict[Interval, np.ndarray] = {}
+            for chunk, tokens in _batches(genome, part, batch_size):
+                values.update(zip(chunk, window_log_likelihood(model, tokens, rc_average, device)))
+                bar.update(len(chunk))
+            yield from (values[w] for w in part)
+    bar.close()
+
+
+def _stitched(tiles: list[TrackWindow], values: Iterable[np.ndarray]) -> Iterator[tuple[TrackSegment, bool]]:
+    """Per-base segments of each tile's ``keep`` part, in order; the flag says a new span starts."""
+    previous = None
+    for tile, ll in zip(tiles, values, strict=True):
+        offset = tile.keep.start - tile.window.start
+        new_span = previous is None or previous.keep.end != tile.keep.start or previous.keep.contig != tile.keep.contig
+        yield TrackSegment(tile.keep.contig, tile.keep.start, 1, ll[offset:offset + len(tile.keep)]), new_span
+        previous = tile
+
+
+def _binned(pieces: Iterable[tuple[TrackSegment, bool]], bin_size: int) -> Iterator[TrackSegment]:
+    """Average consecutive per-base segments of a span into bins of ``bin_size`` starting at the span start."""
+    if bin_size == 1:
+        yield from (segment for segment, _ in pieces)
+        return
+    carry: TrackSegment | None = None
+    for segment, new_span in pieces:
+        if carry is not None and new_span:
+            yield _bin_means(carry, len(carry.values))
+            carry = None
+        if carry is not None:
+            segment = TrackSegment(carry.contig, carry.start, 1, np.concatenate([carry.values, segment.values]))
+        whole = len(segment.values) // bin_size * bin_size
+        if whole:
+            yield _bin_means(TrackSegment(segment.contig, segment.start, 1, segment.values[:whole]), bin_size)
+        carry = TrackSegment(segment.contig, segment.start + whole, 1, segment.values[whole:]) \
+            if whole < len(segment.values) else None
+    if carry is not None:
+        yield _bin_means(carry, len(carry.values))
+
+
+def _bin_means(segment: TrackSegment, bin_size: int) -> TrackSegment:
+    """NaN-ignoring means of per-base ``segment`` in bins of ``bin_size`` (its length a multiple)."""
+    bins = segment.values.reshape(-1, bin_size)
+    count = np.isfinite(bins).sum(axis=1)
+    total = np.where(np.isfinite(bins), bins, 0).sum(axis=1)
+    means = np.divide(total, count, out=np.full(len(bins), np.nan, np.float32), where=count > 0)
+    return TrackSegment(segment.contig, segment.start, bin_size, means.astype(np.float32))

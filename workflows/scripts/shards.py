@@ -1,0 +1,131 @@
+"""Scatter and gather helpers of the genosparse Snakemake workflow (``workflows/Snakefile``).
+
+``split-vcf VCF FASTA OUTDIR``: one bgzipped VCF per contig (records in input order) and
+``contigs.txt`` (contigs in order of first appearance), written to a temporary folder renamed
+onto OUTDIR. ``gather-vcf OUT SHARD...``: concatenate per-contig VCFs (header of the first) into
+one bgzipped VCF, tabix-indexed when the shards are. ``gather-bigwig FASTA OUT SHARD...``: merge
+per-contig bigWigs into one whose chromosome sizes are the FASTA's. Every output is atomic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pysam
+import pyBigWig
+
+from genosparse.cli.common import run_command
+from genosparse.genome import Genome
+from genosparse.genome.variants import open_vcf, quiet_htslib
+from genosparse.scoring.track_writers import write_track
+from genosparse.scoring.tracks import TrackSegment
+
+SLICE = 10_000_000
+"""Bases of a shard read at a time when gathering bigWigs."""
+
+
+def split_vcf(vcf: Path, fasta: Path, outdir: Path) -> None:
+    """Write ``outdir/<contig>.vcf.gz`` per contig of ``vcf`` and ``outdir/contigs.txt``."""
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
+    try:
+        with open_vcf(vcf, Genome(fasta)) as source:
+            writers: dict[str, pysam.VariantFile] = {}
+            try:
+                for _, record in source.records():
+                    if record.chrom not in writers:
+                        with quiet_htslib():
+                            writers[record.chrom] = pysam.VariantFile(str(tmp / f"{record.chrom}.vcf.gz"), "wz",
+                                                                      header=source.header)
+                    record.translate(writers[record.chrom].header)
+                    writers[record.chrom].write(record)
+            finally:
+                for writer in writers.values():
+                    writer.close()
+        (tmp / "contigs.txt").write_text("".join(f"{c}\n" for c in writers))
+        if outdir.exists():
+            shutil.rmtree(outdir)
+        os.replace(tmp, outdir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def gather_vcf(out: Path, shards: list[Path]) -> None:
+    """Concatenate ``shards`` (bgzipped VCFs with one header) into ``out`` (+ ``.tbi`` when all shards have one)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        data = tmp / out.name
+        with quiet_htslib(), pysam.VariantFile(str(shards[0])) as first:
+            header = first.header.copy()
+        with quiet_htslib(), pysam.VariantFile(str(data), "wz", header=header) as writer:
+            for shard in shards:
+                with quiet_htslib(), pysam.VariantFile(str(shard)) as reader:
+                    for record in reader:
+                        record.translate(writer.header)
+                        writer.write(record)
+        if all(Path(f"{s}.tbi").is_file() for s in shards):
+            with quiet_htslib():
+                pysam.tabix_index(str(data), preset="vcf", force=True)
+            os.replace(f"{data}.tbi", f"{out}.tbi")
+        os.replace(data, out)
+        if Path(f"{out}.tbi").is_file():
+            os.utime(f"{out}.tbi")  # htslib warns about an index older than its data
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _shard_segments(path: Path):
+    """The intervals of a per-contig bigWig as :class:`TrackSegment` s of equal-width contiguous runs."""
+    with pyBigWig.open(str(path)) as bw:
+        for contig, length in bw.chroms().items():
+            for lo in range(0, length, SLICE):
+                ivs = bw.intervals(contig, lo, min(lo + SLICE, length))
+                if not ivs:
+                    continue
+                arr = np.array([iv for iv in ivs if iv[0] >= lo], dtype=np.float64).reshape(-1, 3)
+                starts, ends, values = arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2]
+                widths = ends - starts
+                cut = np.flatnonzero((starts[1:] != ends[:-1]) | (widths[1:] != widths[:-1])) + 1
+                for i, j in zip([0, *cut.tolist()], [*cut.tolist(), len(arr)]):
+                    yield TrackSegment(contig, int(starts[i]), int(widths[i]), values[i:j].astype(np.float32))
+
+
+def gather_bigwig(fasta: Path, out: Path, shards: list[Path]) -> None:
+    """Merge per-contig bigWig ``shards`` (in genome order) into ``out`` with the FASTA's contig sizes."""
+    write_track((seg for shard in shards for seg in _shard_segments(shard)), out, Genome(fasta).lengths, "bigwig")
+
+
+def main(argv: list[str]) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    p = argparse.ArgumentParser(prog="shards.py", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("split-vcf")
+    s.add_argument("vcf", type=Path)
+    s.add_argument("fasta", type=Path)
+    s.add_argument("outdir", type=Path)
+    g = sub.add_parser("gather-vcf")
+    g.add_argument("out", type=Path)
+    g.add_argument("shards", type=Path, nargs="+")
+    b = sub.add_parser("gather-bigwig")
+    b.add_argument("fasta", type=Path)
+    b.add_argument("out", type=Path)
+    b.add_argument("shards", type=Path, nargs="+")
+    args = p.parse_args(argv)
+    if args.command == "split-vcf":
+        run_command("split-vcf", lambda: split_vcf(args.vcf, args.fasta, args.outdir))
+    elif args.command == "gather-vcf":
+        run_command("gather-vcf", lambda: gather_vcf(args.out, args.shards))
+    else:
+        run_command("gather-bigwig", lambda: gather_bigwig(args.fasta, args.out, args.shards))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
