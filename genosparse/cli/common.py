@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 from genosparse.errors import ConfigError, GenosparseError
+from genosparse.models import GenomicModel, load_model
+
+ModelBody = Callable[[argparse.Namespace, GenomicModel, torch.device, Callable[[], float]], None]
 
 
 def positive_int(text: str) -> int:
@@ -77,3 +82,18 @@ def run_command(name: str, body: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         print(f"genosparse {name}: interrupted; no output written", file=sys.stderr)
         sys.exit(130)
+
+
+def run_model_command(name: str, parser: argparse.ArgumentParser, argv: list[str], body: ModelBody) -> None:
+    """Run a command that scores with a checkpoint: parse ``argv``, log INFO to stderr, load
+    ``--checkpoint`` on ``--device`` and call ``body(args, model, device, elapsed)`` under
+    :func:`run_command`; ``elapsed()`` gives the seconds since the command started."""
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    def run() -> None:
+        started = time.perf_counter()
+        dev = device(args.device)
+        body(args, load_model(args.checkpoint, dev), dev, lambda: time.perf_counter() - started)
+
+    run_command(name, run)

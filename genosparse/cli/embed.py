@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import time
+from typing import Callable
 
-from genosparse.cli.common import device, output_path, positive_int, run_command
-from genosparse.models.checkpoint import load_model
+import torch
+
+from genosparse.cli.common import output_path, positive_int, run_model_command
+from genosparse.models import GenomicModel
 from genosparse.scoring.embed import embed, write_embeddings
 
 
@@ -32,16 +33,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> None:
     """Run ``genosparse embed`` with command-line arguments ``argv``."""
-    args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    run_model_command("embed", parser(), argv, _run)
 
-    def body() -> None:
-        started = time.perf_counter()
-        dev = device(args.device)
-        model = load_model(args.checkpoint, dev)
-        chunks = embed(model, args.fasta, bed=args.regions, regions=args.region, window=args.window,
-                       pooled=not args.tokens, batch_size=args.batch_size, device=dev, progress=not args.quiet)
-        count = write_embeddings(chunks, args.out)
-        print(f"wrote {count} embeddings to {args.out} in {time.perf_counter() - started:.1f} s")
 
-    run_command("embed", body)
+def _run(args: argparse.Namespace, model: GenomicModel, dev: torch.device, elapsed: Callable[[], float]) -> None:
+    chunks = embed(model, args.fasta, bed=args.regions, regions=args.region, window=args.window,
+                   pooled=not args.tokens, batch_size=args.batch_size, device=dev, progress=not args.quiet)
+    count = write_embeddings(chunks, args.out)
+    print(f"wrote {count} embeddings to {args.out} in {elapsed():.1f} s")

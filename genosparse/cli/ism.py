@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import time
+from typing import Callable
 
-from genosparse.cli.common import add_inference_options, device, run_command
-from genosparse.models.checkpoint import load_model
+import torch
+
+from genosparse.cli.common import add_inference_options, run_model_command
+from genosparse.models import GenomicModel
 from genosparse.scoring.ism import ism, write_ism
 
 
@@ -26,17 +27,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> None:
     """Run ``genosparse ism`` with command-line arguments ``argv``."""
-    args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    run_model_command("ism", parser(), argv, _run)
 
-    def body() -> None:
-        started = time.perf_counter()
-        dev = device(args.device)
-        model = load_model(args.checkpoint, dev)
-        result = ism(model, args.fasta, args.region, window=args.window, batch_size=args.batch_size,
-                     rc_average=args.rc_average, device=dev, progress=not args.quiet)
-        paths = write_ism(result, args.out)
-        print(f"wrote {', '.join(map(str, paths))} ({result.end - result.start} bases of {result.contig}) in "
-              f"{time.perf_counter() - started:.1f} s")
 
-    run_command("ism", body)
+def _run(args: argparse.Namespace, model: GenomicModel, dev: torch.device, elapsed: Callable[[], float]) -> None:
+    result = ism(model, args.fasta, args.region, window=args.window, batch_size=args.batch_size,
+                 rc_average=args.rc_average, device=dev, progress=not args.quiet)
+    paths = write_ism(result, args.out)
+    print(f"wrote {', '.join(map(str, paths))} ({result.end - result.start} bases of {result.contig}) in "
+          f"{elapsed():.1f} s")

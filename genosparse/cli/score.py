@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import time
+from typing import Callable
 
-from genosparse.cli.common import add_inference_options, device, output_path, run_command
-from genosparse.models.checkpoint import load_model
+import torch
+
+from genosparse.cli.common import add_inference_options, output_path, run_model_command
+from genosparse.models import GenomicModel
 from genosparse.scoring.fasta import score_fasta
 from genosparse.scoring.scorers import score_name
 from genosparse.scoring.writers import FORMATS, write_scores
@@ -28,18 +29,13 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> None:
     """Run ``genosparse score`` with command-line arguments ``argv``."""
-    args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    run_model_command("score", parser(), argv, _run)
 
-    def body() -> None:
-        started = time.perf_counter()
-        dev = device(args.device)
-        model = load_model(args.checkpoint, dev)
-        rows = score_fasta(model, args.fasta, window=args.window, regions=args.region, batch_size=args.batch_size,
-                           rc_average=args.rc_average, device=dev, progress=not args.quiet)
-        summary = write_scores(rows, args.out, score_name(model), args.format)
-        seconds = time.perf_counter() - started
-        print(f"wrote {summary['rows']} rows ({summary['flagged']} flagged) to {args.out} in {seconds:.1f} s; "
-              f"{score_name(model)} mean {summary['mean']:.4f}, min {summary['min']:.4f}, max {summary['max']:.4f}")
 
-    run_command("score", body)
+def _run(args: argparse.Namespace, model: GenomicModel, dev: torch.device, elapsed: Callable[[], float]) -> None:
+    rows = score_fasta(model, args.fasta, window=args.window, regions=args.region, batch_size=args.batch_size,
+                       rc_average=args.rc_average, device=dev, progress=not args.quiet)
+    summary = write_scores(rows, args.out, score_name(model), args.format)
+    seconds = elapsed()
+    print(f"wrote {summary['rows']} rows ({summary['flagged']} flagged) to {args.out} in {seconds:.1f} s; "
+          f"{score_name(model)} mean {summary['mean']:.4f}, min {summary['min']:.4f}, max {summary['max']:.4f}")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import time
+from typing import Callable
 
-from genosparse.cli.common import add_inference_options, device, output_path, positive_int, run_command
+import torch
+
+from genosparse.cli.common import add_inference_options, output_path, positive_int, run_model_command
 from genosparse.genome import Genome
-from genosparse.models.checkpoint import load_model
+from genosparse.models import GenomicModel
 from genosparse.scoring.track_writers import TRACK_FORMATS, write_track
 from genosparse.scoring.tracks import score_track
 
@@ -35,22 +36,17 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> None:
     """Run ``genosparse track`` with command-line arguments ``argv``."""
-    args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    run_model_command("track", parser(), argv, _run)
 
-    def body() -> None:
-        started = time.perf_counter()
-        dev = device(args.device)
-        model = load_model(args.checkpoint, dev)
-        genome = Genome(args.fasta)
-        segments = score_track(model, genome, window=args.window, stride=args.stride, regions=args.region,
-                               bed=args.regions, bin_size=args.bin_size, batch_size=args.batch_size,
-                               rc_average=args.rc_average, device=dev, devices=args.devices,
-                               progress=not args.quiet)
-        summary = write_track(segments, args.out, genome.lengths, args.format)
-        seconds = time.perf_counter() - started
-        print(f"wrote {summary['values']} values over {summary['bases']:,} bases to {args.out} in {seconds:.1f} s "
-              f"({summary['bases'] / seconds:,.0f} bases/s); log-likelihood mean {summary['mean']:.4f}, "
-              f"min {summary['min']:.4f}, max {summary['max']:.4f}")
 
-    run_command("track", body)
+def _run(args: argparse.Namespace, model: GenomicModel, dev: torch.device, elapsed: Callable[[], float]) -> None:
+    genome = Genome(args.fasta)
+    segments = score_track(model, genome, window=args.window, stride=args.stride, regions=args.region,
+                           bed=args.regions, bin_size=args.bin_size, batch_size=args.batch_size,
+                           rc_average=args.rc_average, device=dev, devices=args.devices,
+                           progress=not args.quiet)
+    summary = write_track(segments, args.out, genome.lengths, args.format)
+    seconds = elapsed()
+    print(f"wrote {summary['values']} values over {summary['bases']:,} bases to {args.out} in {seconds:.1f} s "
+          f"({summary['bases'] / seconds:,.0f} bases/s); log-likelihood mean {summary['mean']:.4f}, "
+          f"min {summary['min']:.4f}, max {summary['max']:.4f}")

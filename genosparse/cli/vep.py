@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import time
+from typing import Callable
 
-from genosparse.cli.common import add_inference_options, device, output_path, positive_int, run_command
+import torch
+
+from genosparse.cli.common import add_inference_options, output_path, positive_int, run_model_command
 from genosparse.genome.variants import REF_MISMATCH_MODES
-from genosparse.models.checkpoint import load_model
+from genosparse.models import GenomicModel
 from genosparse.scoring.variants import FORMATS, annotate_vcf
 
 
@@ -39,21 +40,16 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> None:
     """Run ``genosparse vep`` with command-line arguments ``argv``."""
-    args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    run_model_command("vep", parser(), argv, _run)
 
-    def body() -> None:
-        started = time.perf_counter()
-        dev = device(args.device)
-        model = load_model(args.checkpoint, dev)
-        counts = annotate_vcf(model, args.fasta, args.vcf, args.out, fmt=args.format,
-                              strict_contigs=args.strict_contigs, window=args.window, flank=args.flank,
-                              batch_size=args.batch_size, rc_average=args.rc_average, num_passes=args.num_passes,
-                              ref_mismatch=args.ref_mismatch, device=dev, progress=not args.quiet)
-        seconds = time.perf_counter() - started
-        flagged = counts.get("variants", 0) - counts.get("scored", 0)
-        print(f"wrote {counts.get('records', 0)} records ({counts.get('variants', 0)} ALT alleles, "
-              f"{counts.get('scored', 0)} scored, {flagged} flagged without a score, {counts.get('skipped', 0)} "
-              f"records skipped) to {args.out} in {seconds:.1f} s")
 
-    run_command("vep", body)
+def _run(args: argparse.Namespace, model: GenomicModel, dev: torch.device, elapsed: Callable[[], float]) -> None:
+    counts = annotate_vcf(model, args.fasta, args.vcf, args.out, fmt=args.format,
+                          strict_contigs=args.strict_contigs, window=args.window, flank=args.flank,
+                          batch_size=args.batch_size, rc_average=args.rc_average, num_passes=args.num_passes,
+                          ref_mismatch=args.ref_mismatch, device=dev, progress=not args.quiet)
+    seconds = elapsed()
+    flagged = counts.get("variants", 0) - counts.get("scored", 0)
+    print(f"wrote {counts.get('records', 0)} records ({counts.get('variants', 0)} ALT alleles, "
+          f"{counts.get('scored', 0)} scored, {flagged} flagged without a score, {counts.get('skipped', 0)} "
+          f"records skipped) to {args.out} in {seconds:.1f} s")
