@@ -1,8 +1,11 @@
-"""The ``genosparse`` command: ``train`` (Hydra) and ``score``."""
+"""The ``genosparse`` command: dispatches to the subcommand modules of ``genosparse.cli``."""
 
 from __future__ import annotations
 
 import sys
+from importlib import import_module
+
+COMMANDS = ("train", "score", "track", "embed", "vep", "ism")
 
 USAGE = """usage: genosparse COMMAND [ARGS]
 
@@ -23,28 +26,11 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         sys.exit(0 if argv else 2)
     command, rest = argv[0], argv[1:]
-    if command == "train":
-        from genosparse.cli.train import main as train_main
-        train_main(rest)
-    elif command == "score":
-        from genosparse.cli.score import main as score_main
-        score_main(rest)
-    elif command == "track":
-        from genosparse.cli.track import main as track_main
-        track_main(rest)
-    elif command == "embed":
-        from genosparse.cli.embed import main as embed_main
-        embed_main(rest)
-    elif command == "vep":
-        from genosparse.cli.vep import main as vep_main
-        vep_main(rest)
-    elif command == "ism":
-        from genosparse.cli.ism import main as ism_main
-        ism_main(rest)
-    else:
+    if command not in COMMANDS:
         print(f"genosparse: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         sys.exit(2)
-
+    # each command's module is imported only when it runs (train pulls in Hydra and Lightning)
+    import_module(f"genosparse.cli.{command}").main(rest)
 
 if __name__ == "__main__":
     main()
