@@ -73,7 +73,7 @@ def run_command(name: str, body: Callable[[], None]) -> None:
     """Run a subcommand's ``body``: input errors become one line on stderr and exit status 2,
     Ctrl-C exits 130, SIGTERM (``kill``, ``timeout``, SLURM) unwinds like Ctrl-C, so atomic
     writers remove their temporary files."""
-    signal.signal(signal.SIGTERM, _terminate)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         body()
     except (GenosparseError, OSError) as err:
@@ -82,6 +82,8 @@ def run_command(name: str, body: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         print(f"genosparse {name}: interrupted; no output written", file=sys.stderr)
         sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)  # callers that run a command in-process keep their handler
 
 
 def run_model_command(name: str, parser: argparse.ArgumentParser, argv: list[str], body: ModelBody) -> None:
