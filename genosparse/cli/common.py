@@ -14,6 +14,7 @@ import torch
 
 from genosparse.errors import ConfigError, GenosparseError
 from genosparse.models import GenomicModel, load_model
+from genosparse.scoring.fasta import default_device
 
 ModelBody = Callable[[argparse.Namespace, GenomicModel, torch.device, Callable[[], float]], None]
 
@@ -36,7 +37,7 @@ def device(text: str | None) -> torch.device:
         ConfigError: unknown device string, or CUDA asked for where there is none.
     """
     if text is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return default_device()
     try:
         dev = torch.device(text)
     except RuntimeError as err:

@@ -27,7 +27,7 @@ from genosparse.genome import Genome
 from genosparse.genome.bed import read_bed
 from genosparse.models.backbone import GenomicModel
 from genosparse.models.checkpoint import load_model
-from genosparse.scoring.fasta import STREAM_CHUNK, _intervals, default_device, equal_length_batches
+from genosparse.scoring.fasta import STREAM_CHUNK, default_device, equal_length_batches, tile_intervals
 from genosparse.scoring.writers import atomic_output
 from genosparse.sequence.vocab import encode
 
@@ -87,7 +87,7 @@ def embed(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Ge
         raise ConfigError("give either sequences or a FASTA (with at most one of bed and regions)")
     if batch_size < 1 or (window is not None and window < 1):
         raise ConfigError(f"window and batch_size must be >= 1, got {window} and {batch_size}")
-    device = torch.device(device) if device is not None else default_device()
+    device = default_device(device)
     if not isinstance(model, GenomicModel):
         model = load_model(model, device)
     model = model.eval().to(device)
@@ -101,7 +101,7 @@ def embed(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Ge
         if isinstance(regions, str):
             regions = [regions]
         ivs = read_bed(bed, genome) if bed is not None else \
-            _intervals(genome, window or model.config.context_length, regions)
+            tile_intervals(genome, window or model.config.context_length, regions)
         items = [_Item(iv.contig, iv.start, iv.end, None) for iv in ivs]
     longest = max((len(it) for it in items), default=0)
     log.info("embedding %d items of up to %d bases (%s)", len(items), longest, "pooled" if pooled else "tokens")

@@ -42,12 +42,14 @@ class ScoreRow:
     flag: str = ""
 
 
-def default_device() -> torch.device:
-    """CUDA when available, else the CPU."""
+def default_device(device: torch.device | str | None = None) -> torch.device:
+    """``device`` as a ``torch.device``; when None, CUDA when available, else the CPU."""
+    if device is not None:
+        return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _intervals(genome: Genome, window: int, regions: Iterable[str] | None) -> list[Interval]:
+def tile_intervals(genome: Genome, window: int, regions: Iterable[str] | None) -> list[Interval]:
     """Tile each contig (or region) into consecutive windows of ``window`` bases; the last may be shorter."""
     if regions:
         spans = []
@@ -81,7 +83,7 @@ def equal_length_batches(items: Sequence[T], batch_size: int) -> Iterator[list[T
             yield group[i:i + batch_size]
 
 
-def _batches(genome: Genome, intervals: list[Interval], batch_size: int
+def interval_batches(genome: Genome, intervals: list[Interval], batch_size: int
              ) -> Iterator[tuple[list[Interval], np.ndarray]]:
     """:func:`equal_length_batches` of intervals with their tokens ``(B, L)`` int64."""
     for chunk in equal_length_batches(intervals, batch_size):
@@ -115,13 +117,13 @@ def score_fasta(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLik
         regions = [regions]
     if window is not None and window < 1 or batch_size < 1:
         raise ConfigError(f"window and batch_size must be >= 1, got {window} and {batch_size}")
-    device = torch.device(device) if device is not None else default_device()
+    device = default_device(device)
     if not isinstance(model, GenomicModel):
         model = load_model(model, device)
     model = model.eval().to(device)
     genome = fasta if isinstance(fasta, Genome) else Genome(fasta)
     window = window or model.config.context_length
-    intervals = _intervals(genome, window, regions)
+    intervals = tile_intervals(genome, window, regions)
     log.info("scoring %d intervals of up to %d bases from %s (%s)", len(intervals), window, genome.path,
              score_name(model))
     bar = tqdm(total=len(intervals), unit="window", disable=not progress, desc="score")
@@ -129,7 +131,7 @@ def score_fasta(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLik
         for start in range(0, len(intervals), STREAM_CHUNK * batch_size):
             part = intervals[start:start + STREAM_CHUNK * batch_size]
             rows: dict[Interval, ScoreRow] = {}
-            for chunk, tokens in _batches(genome, part, batch_size):
+            for chunk, tokens in interval_batches(genome, part, batch_size):
                 if tokens.shape[1] == 0:
                     rows.update((iv, ScoreRow(iv.contig, iv.start, iv.end, float("nan"), "empty")) for iv in chunk)
                 else:

@@ -92,7 +92,7 @@ def ism(model: GenomicModel, fasta: str | os.PathLike | Genome, region: str, *, 
         raise FastaError(f"region {region!r} ends past contig {name!r} of {genome.path} ({genome.length(name)} "
                          "bases); give an end within the contig")
     ref = genome.fetch(name, start, end)
-    device = torch.device(device) if device is not None else default_device()
+    device = default_device(device)
     model = model.eval().to(device)
     window = window or model.config.context_length
     centre = window // 2

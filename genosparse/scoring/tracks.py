@@ -30,7 +30,7 @@ from genosparse.genome.regions import Interval, parse_region
 from genosparse.models.backbone import GenomicModel
 from genosparse.models.checkpoint import load_model
 from genosparse.models.inference import reverse_complement_padded
-from genosparse.scoring.fasta import STREAM_CHUNK, _batches, default_device
+from genosparse.scoring.fasta import STREAM_CHUNK, default_device, interval_batches
 from genosparse.scoring.scorers import mlm_log_likelihood
 from genosparse.sequence.vocab import N
 
@@ -160,7 +160,7 @@ def score_track(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLik
     """
     if bin_size < 1 or batch_size < 1 or (window is not None and window < 2):
         raise ConfigError(f"need bin_size >= 1, batch_size >= 1, window >= 2; got {bin_size}, {batch_size}, {window}")
-    device = torch.device(device) if device is not None else default_device()
+    device = default_device(device)
     if not isinstance(model, GenomicModel):
         model = load_model(model, device)
     if model.config.head != "mlm":
@@ -203,7 +203,7 @@ def _window_values(model: GenomicModel, genome: Genome, windows: list[Interval],
         for first in range(0, len(windows), STREAM_CHUNK * batch_size):
             part = windows[first:first + STREAM_CHUNK * batch_size]
             values: dict[Interval, np.ndarray] = {}
-            for chunk, tokens in _batches(genome, part, batch_size):
+            for chunk, tokens in interval_batches(genome, part, batch_size):
                 values.update(zip(chunk, window_log_likelihood(model, tokens, rc_average, device)))
                 bar.update(len(chunk))
             yield from (values[w] for w in part)

@@ -183,7 +183,7 @@ def score_records(model: GenomicModel, source: VcfSource, *, window: int | None 
     if model.config.head != "mlm":
         raise ConfigError(f"variant scoring needs a masked-LM checkpoint (head 'mlm'), this model's head is "
                           f"{model.config.head!r}")
-    device = torch.device(device) if device is not None else default_device()
+    device = default_device(device)
     model = model.eval().to(device)
     window = window or model.config.context_length
     if window < 2 or flank < 0 or num_passes < 1 or batch_size < 1:
@@ -275,7 +275,7 @@ def score_variants(model: GenomicModel | str | os.PathLike, fasta: str | os.Path
         FastaError: unreadable FASTA.
         ConfigError: unreadable checkpoint, a non-MLM model or bad settings.
     """
-    device = torch.device(device) if device is not None else default_device()
+    device = default_device(device)
     if not isinstance(model, GenomicModel):
         model = load_model(model, device)
     genome = fasta if isinstance(fasta, Genome) else Genome(fasta)
