@@ -7,11 +7,12 @@ DATA_DIR ?= data
 FASTA ?= $(DATA_DIR)/20.fa.gz
 DEMO_DIR ?= runs/demo
 DEMO_REGION ?= 20:30,000,001-30,200,000
+TRACK_REGION ?= 20:30,000,001-31,000,000
 
 # as root, apt would warn that its sandbox user cannot write here; download as the current user
 APT_DOWNLOAD := apt-get -q -o APT::Sandbox::User=$$(id -un) download vt-examples
 
-.PHONY: demo test setup data bench clean
+.PHONY: demo test setup data track bench clean
 
 setup: $(VENV)/.installed
 
@@ -42,6 +43,12 @@ demo: setup data
 	&& echo "demo finished in $$(( $$(date +%s) - start )) s" \
 	&& echo "outputs: $(DEMO_DIR)/checkpoint (model), $(DEMO_DIR)/logs/metrics.csv (training curves)," \
 	&& echo "         $(DEMO_DIR)/scores.bedgraph (mean masked log-likelihood per window of up to 2,048 bases of $(DEMO_REGION))"
+
+# Per-base log-likelihood bigWig of TRACK_REGION (1 Mb of chr20) with the demo model (trained first if missing).
+track: setup data
+	test -f $(DEMO_DIR)/checkpoint/model.safetensors || $(MAKE) demo
+	$(VENV)/bin/genosparse track --checkpoint $(DEMO_DIR)/checkpoint --fasta $(FASTA) --region $(TRACK_REGION) \
+	  --out $(DEMO_DIR)/track.bw --device cpu
 
 test: setup
 	$(PY) -m pytest -q

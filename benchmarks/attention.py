@@ -50,6 +50,8 @@ from genosparse.kernels.warmup import Variant, precompile
 HEADS, BATCH, BLOCK = 16, 1, 64
 TORCH_BACKEND_MAX_L = 16384  # the block-gather backend's gathers grow with L; timed only at the short length
 GB = 1024 ** 3
+WIDE_ROW = 16  # rows wider than this use a dense block table in the Flex mask_mod (compiling one
+TABLE_MAX_ENTRIES = 2 ** 28  # comparison per key block of the row is slow), when the table fits
 
 
 def make_layout(pattern: str, length: int):
@@ -71,6 +73,14 @@ def flex_mask_mod(pattern: str, layout):
     n = layout.num_blocks
     full = degree == n  # global rows
     width = int(torch.where(full, 0, degree).max())
+    if width > WIDE_ROW and layout.num_heads * n * n <= TABLE_MAX_ENTRIES:  # wide rows: a block table lookup
+        table = layout.to_block_mask()
+
+        def table_mod(b, h, q_idx, kv_idx):
+            hit = table[h, q_idx // BLOCK, kv_idx // BLOCK]
+            return hit & (kv_idx <= q_idx) if layout.causal else hit
+
+        return table_mod
     slot = torch.arange(width, device=layout.device)
     pos = (layout.kv_indptr[:, :-1, None].long() + slot).clamp_max(layout.kv_indices.shape[1] - 1)
     ell = torch.gather(layout.kv_indices, 1, pos.flatten(1)).view(layout.num_heads, n, width)
@@ -81,7 +91,7 @@ def flex_mask_mod(pattern: str, layout):
         hit = full[h, qb]
         for j in range(width):
             hit = hit | (ell[h, qb, j] == kb)
-        return hit
+        return hit & (kv_idx <= q_idx) if layout.causal else hit
 
     return mask_mod
 
@@ -102,6 +112,9 @@ def flex_block_mask(pattern: str, layout, length: int):
     heads, n = layout.num_heads, layout.num_blocks
     quads = layout.to_block_mask().view(heads, n // 2, 2, n // 2, 2).sum((2, 4))  # 64-blocks per 128-block
     full, partial = quads == 4, (quads > 0) & (quads < 4)
+    if layout.causal:  # diagonal blocks are cut by the causal mask
+        diagonal = torch.eye(n // 2, dtype=torch.bool, device=layout.device)
+        full, partial = full & ~diagonal, partial | (diagonal & (quads > 0))
 
     def csr(blocks):  # (H, n/2, n/2) bool -> FlexAttention's (1, H, n/2) counts, (1, H, n/2, n/2) indices
         order = torch.argsort(blocks.to(torch.int8), dim=-1, descending=True, stable=True)

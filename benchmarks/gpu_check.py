@@ -6,14 +6,18 @@ reference with the error of a plain PyTorch computation in the same dtype (flash
 test style: ours <= 2 x baseline + 1e-6, field by field: out, lse, dq, dk, dv). Outputs are
 NaN-poisoned before the kernels run.
 
-* ``matrix``: fp16 / bf16 / fp32 x D 32 / 64 / 128 x every layout kind at an odd length
-  (L = 1,999, B = 2, H = 4, block 64), key padding on some; reference: fp64 dense.
+* ``matrix``: fp16 / bf16 / fp32 x D 32 / 64 / 128 x every layout kind (including causal fixed
+  and strided) at an odd length (L = 1,999, B = 2, H = 4, block 64), key padding on some;
+  reference: fp64 dense.
+* ``learned`` / ``lsh``: the input-dependent patterns at 16,384 tokens (fp16, bf16, padding)
+  against the same module on the ``"dense"`` backend (same routing and hashing decisions, fp32
+  softmax); baseline: the ``"torch"`` backend.
 * ``blocks``: block sizes 16, 32, 128 (bf16, D = 64).
 * ``masked``: rows that attend nothing (padded prefix, one fully padded sequence).
 * ``global16k``: BigBird at 16,384 tokens against a full fp32 dense reference (the global
   columns' dK/dV summed over 256 query blocks).
 * ``long``: 131,071 and 1,048,576 tokens (bf16, H = 4, D 64 and 128, BigBird / window /
-  dilated with global blocks). The dense reference cannot run there: the upstream gradient is
+  dilated with global blocks / causal fixed). The dense reference cannot run there: the upstream gradient is
   zero except on three query blocks (a global one, a middle one, the last), so the exact
   output, lse, dq, dk and dv follow from an fp32 reference on those rows only, computed
   over all keys; also dq is checked to be exactly 0 elsewhere and the whole output finite.
@@ -23,7 +27,7 @@ NaN-poisoned before the kernels run.
 Autotuning is off (``GENOSPARSE_TRITON_AUTOTUNE=0``) unless ``--autotune``: the check covers
 the kernels, ``benchmarks/attention.py`` the tuned configurations.
 
-Usage: ``python benchmarks/gpu_check.py [--quick] [--autotune]`` with genosparse installed
+Usage: ``python benchmarks/gpu_check.py [--quick] [--autotune] [--only NAME_PART ...]`` with genosparse installed
 (``pip install -e .``; in a bare checkout ``ln -s ../kernels genosparse/kernels`` and
 ``PYTHONPATH=.`` make ``genosparse.kernels`` importable). Prints one line
 per case and a pass/fail table last; with ``$OUT`` set, writes ``$OUT/gpu_check.json``.
@@ -43,8 +47,8 @@ import zlib
 
 import torch
 
-from genosparse.attention import (bigbird_layout, dense_layout, dilated_window_layout, sliding_window_layout,
-                                  sparse_attention)
+from genosparse.attention import (AttentionConfig, LSHAttention, RoutedAttention, bigbird_layout, dense_layout,
+                                  dilated_window_layout, fixed_layout, sliding_window_layout, sparse_attention)
 from genosparse.attention.reference import dense_attention
 from genosparse.kernels.warmup import Variant, precompile
 
@@ -61,6 +65,10 @@ def make_layout(pattern: str, length: int, heads: int, block: int, device):
         "dilated_global": lambda: dilated_window_layout(length, heads, dilations=[2], num_global_blocks=2,
                                                         block_size=block, device=device),
         "dense": lambda: dense_layout(length, heads, block_size=block, device=device),
+        "fixed_causal": lambda: fixed_layout(length, heads, stride=4 if length < 10_000 else 32, causal=True,
+                                             block_size=block, device=device),
+        "strided": lambda: fixed_layout(length, heads, stride=3 if length < 10_000 else 32, variant="strided",
+                                        block_size=block, device=device),
     }[pattern]()
 
 
@@ -156,9 +164,9 @@ def row_mask(layout, rows_blocks: torch.Tensor, length: int) -> torch.Tensor:
     mask = blocks.repeat_interleave(bs, 1).repeat_interleave(bs, 2)[:, :, :length]
     q_pos = (rows_blocks[:, None] * bs + torch.arange(bs, device=rows_blocks.device)).flatten()
     mask &= (q_pos < length)[None, :, None]
-    if layout.token_window is not None:
-        k_pos = torch.arange(length, device=rows_blocks.device)
-        mask &= (q_pos[:, None] - k_pos[None, :]).abs()[None] <= layout.token_window
+    band = layout.pair_mask(q_pos[:, None], torch.arange(length, device=rows_blocks.device)[None, :])
+    if band is not None:
+        mask &= band[None]
     return mask, q_pos
 
 
@@ -203,6 +211,42 @@ def long_case(name, pattern, length, dim, heads=4, dtype=torch.bfloat16, device=
     return judge(name, errors, finite and dq_zero, f"(finite={finite}, dq zero off the checked rows={dq_zero})")
 
 
+def dynamic_case(name, pattern, dtype, length=16384, batch=2, heads=4, dim=64, device="cuda"):
+    """Learned routing / LSH with the Triton kernels against the same module (same dtype, so the
+    same routing and hashing decisions) on the ``"dense"`` backend, whose softmax over the chosen
+    blocks runs in fp32; baseline: the ``"torch"`` backend. Sequence 1 ends in padding."""
+    g = torch.Generator(device=device).manual_seed(zlib.crc32(name.encode()))
+    cls = RoutedAttention if pattern == "learned" else LSHAttention
+    torch.manual_seed(0)
+    module = cls(AttentionConfig(pattern=pattern, block_size=64, num_selected_blocks=8, num_hashes=2,
+                                 num_buckets=32), num_heads=heads, head_dim=dim).to(device)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    module = module.to(dtype)
+    low = [torch.randn(batch, heads, length, dim, generator=g, device=device).to(dtype) for _ in range(3)]
+    grad_out = torch.randn(batch, heads, length, dim, generator=g, device=device).to(dtype)
+    kpm = torch.zeros(batch, length, dtype=torch.bool, device=device)
+    kpm[1, length - 1000:] = True
+    grad_out[1, :, length - 1000:] = 0
+
+    def run(backend):
+        module.config.backend = backend
+        leaves = [t.clone().requires_grad_() for t in low]
+        out = module(*leaves, kpm)
+        return out.detach(), torch.autograd.grad(out, leaves, grad_out)
+
+    ref_out, ref_grads = run("dense")
+    base_out, base_grads = run("torch")
+    out, grads = run("triton")
+    rows = ~kpm[:, None, :].expand(batch, heads, length)
+    errors = {"out": [max_err(out[rows], ref_out[rows]), max_err(base_out[rows], ref_out[rows])]}
+    for f, a, b, r in zip(("dq", "dk", "dv"), grads, base_grads, ref_grads):
+        errors[f] = [max_err(a, r), max_err(b, r)]
+    finite = bool(torch.isfinite(out).all() and all(torch.isfinite(t).all() for t in grads))
+    return judge(name, errors, finite, f"(finite={finite})")
+
+
 def determinism_case(name: str, device="cuda") -> dict:
     length, heads, dim = 131071, 4, 64
     layout = make_layout("bigbird", length, heads, 64, device)
@@ -240,8 +284,14 @@ def compile_case(name: str, device="cuda") -> dict:
     return {"case": name, "ok": ok, "errors": {}, "note": f"relative diff {diff:.3g}"}
 
 
-def guarded(name: str, fn, *args, **kwargs) -> dict:
-    """Run one case; an exception fails that case only (and is printed)."""
+SELECTED: list[str] = []
+"""Substrings of the case names to run (``--only``); empty: every case."""
+
+
+def guarded(name: str, fn, *args, **kwargs) -> dict | None:
+    """Run one case (None when ``--only`` leaves it out); an exception fails that case only (and is printed)."""
+    if SELECTED and not any(part in name for part in SELECTED):
+        return None
     try:
         return fn(name, *args, **kwargs)
     except Exception as exc:  # report and go on with the other cases
@@ -256,7 +306,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small subset (smoke test)")
     parser.add_argument("--autotune", action="store_true", help="keep autotuning on")
+    parser.add_argument("--only", nargs="+", default=[], help="run only the cases whose names contain one of these")
     args = parser.parse_args()
+    SELECTED.extend(args.only)
     if not args.autotune:
         os.environ["GENOSPARSE_TRITON_AUTOTUNE"] = "0"
     start = time.time()
@@ -271,7 +323,7 @@ def main() -> int:
         print(f"parallel precompilation failed ({type(exc).__name__}: {exc}); compiling in-process", flush=True)
     poison_empty()
     results = []
-    patterns = ("bigbird", "window", "dilated", "dilated_global", "dense")
+    patterns = ("bigbird", "window", "dilated", "dilated_global", "dense", "fixed_causal", "strided")
     kpm_of = {"bigbird": "random", "window": "random", "dilated_global": "random"}
     for dtype_name, dtype in DTYPES.items():
         for dim in dims:
@@ -291,12 +343,16 @@ def main() -> int:
     lengths = (131071,) if args.quick else (131071, 1048576)
     for length in lengths:
         for dim in ((64,) if args.quick else (64, 128)):
-            for pattern in ("bigbird", "window", "dilated_global"):
+            for pattern in ("bigbird", "window", "dilated_global", "fixed_causal"):
                 results.append(guarded(f"long_{pattern}_bf16_D{dim}_L{length}", long_case, pattern, length, dim))
+    for pattern in ("learned", "lsh"):
+        for dtype_name in ("fp16", "bf16") if not args.quick else ("bf16",):
+            results.append(guarded(f"{pattern}_{dtype_name}_D64_L16384", dynamic_case, pattern, DTYPES[dtype_name]))
     results.append(guarded("determinism_bigbird_131071", determinism_case))
     if not args.quick:
         results.append(guarded("torch_compile_fullgraph", compile_case))
 
+    results = [r for r in results if r is not None]
     failed = [r for r in results if not r["ok"]]
     elapsed = time.time() - start
     print(f"\n## GPU check ({torch.cuda.get_device_name()}, torch {torch.__version__}, "

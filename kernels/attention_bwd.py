@@ -28,7 +28,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .attention_fwd import LOG2E, _block_needs_mask, _key_valid, _tile_mask, dot_precision, key_padding_arg
+from .attention_fwd import LOG2E, _block_needs_mask, _in_band, _key_valid, _tile_mask, dot_precision, key_padding_arg
 from .plan import WorkPlan
 from .tuning import TunedKernel, length_bucket
 
@@ -72,12 +72,12 @@ def _row_stats(Lse, Delta, bh, offs_m, L):
 
 
 @triton.jit(do_not_specialize=["stride_kpm", "H", "L", "num_chunks", "idx_width", "num_slots", "has_kpm",
-                                "token_window", "L_BUCKET"])
+                                "band_lo", "band_hi", "L_BUCKET"])
 def _attn_bwd_dq_kernel(
     Q, K, V, dOut, dQ, Lse, Delta, Kpm, Chunks, KvIdx, dQPart,
     stride_qb, stride_qh, stride_ql, stride_kb, stride_kh, stride_kl, stride_vb, stride_vh, stride_vl,
     stride_gb, stride_gh, stride_gl, stride_kpm,
-    H, L, num_chunks, idx_width, num_slots, qk_scale, sm_scale, has_kpm, token_window, L_BUCKET,
+    H, L, num_chunks, idx_width, num_slots, qk_scale, sm_scale, has_kpm, band_lo, band_hi, L_BUCKET,
     HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK: tl.constexpr, NEED_MASK: tl.constexpr,
     PRECISION: tl.constexpr,
 ):
@@ -116,10 +116,10 @@ def _attn_bwd_dq_kernel(
         v = tl.load(v_base + offs_n[:, None] * stride_vl + offs_d[None, :], mask=kv_mask, other=0.0)
         prob = tl.exp2(tl.dot(q, tl.trans(k), input_precision=PRECISION) * qk_scale - lse2[:, None])
         if NEED_MASK:
-            if _block_needs_mask(row, k_block, L, has_kpm, token_window, BLOCK):
+            if _block_needs_mask(row, k_block, L, has_kpm, band_lo, band_hi, BLOCK):
                 valid = _key_valid(Kpm, b, offs_n, L, stride_kpm, has_kpm)[None, :]
                 dist = offs_m[:, None] - offs_n[None, :]
-                valid = valid & (dist <= token_window) & (dist >= -token_window)
+                valid = valid & _in_band(dist, band_lo, band_hi)
                 prob = tl.where(valid, prob, 0.0)
         dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
         ds = prob * (dp - delta[:, None])
@@ -135,12 +135,12 @@ def _attn_bwd_dq_kernel(
 
 
 @triton.jit(do_not_specialize=["stride_kpm", "H", "L", "num_chunks", "idx_width", "num_slots", "has_kpm",
-                                "token_window", "L_BUCKET"])
+                                "band_lo", "band_hi", "L_BUCKET"])
 def _attn_bwd_dkdv_kernel(
     Q, K, V, dOut, dK, dV, Lse, Delta, Kpm, Chunks, QIdx, dKPart, dVPart,
     stride_qb, stride_qh, stride_ql, stride_kb, stride_kh, stride_kl, stride_vb, stride_vh, stride_vl,
     stride_gb, stride_gh, stride_gl, stride_kpm,
-    H, L, num_chunks, idx_width, num_slots, qk_scale, sm_scale, has_kpm, token_window, L_BUCKET,
+    H, L, num_chunks, idx_width, num_slots, qk_scale, sm_scale, has_kpm, band_lo, band_hi, L_BUCKET,
     HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK: tl.constexpr, NEED_MASK: tl.constexpr,
     PRECISION: tl.constexpr,
 ):
@@ -182,10 +182,10 @@ def _attn_bwd_dkdv_kernel(
         lse2, delta = _row_stats(Lse, Delta, bh, offs_m, L)
         prob_t = tl.exp2(tl.dot(k, tl.trans(q), input_precision=PRECISION) * qk_scale - lse2[None, :])
         if NEED_MASK:
-            if _block_needs_mask(q_block, col, L, has_kpm, token_window, BLOCK):
+            if _block_needs_mask(q_block, col, L, has_kpm, band_lo, band_hi, BLOCK):
                 valid = key_ok[:, None]
                 dist = offs_m[None, :] - offs_n[:, None]
-                valid = valid & (dist <= token_window) & (dist >= -token_window)
+                valid = valid & _in_band(dist, band_lo, band_hi)
                 prob_t = tl.where(valid, prob_t, 0.0)
         dv += tl.dot(prob_t.to(do.dtype), do, input_precision=PRECISION)
         dp_t = tl.dot(v, tl.trans(do), input_precision=PRECISION)
@@ -252,7 +252,7 @@ def _sum_partials(dst: torch.Tensor, part: torch.Tensor, plan: WorkPlan, block_s
 def attention_backward(grad_out: torch.Tensor, grad_lse: torch.Tensor | None, q: torch.Tensor, k: torch.Tensor,
                        v: torch.Tensor, out: torch.Tensor, lse: torch.Tensor, kv_indices: torch.Tensor,
                        row_plan: WorkPlan, q_indices: torch.Tensor, col_plan: WorkPlan,
-                       key_padding_mask: torch.Tensor | None, block_size: int, token_window: int | None,
+                       key_padding_mask: torch.Tensor | None, block_size: int, band: tuple[int, int] | None,
                        scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Launch the backward kernels.
 
@@ -262,7 +262,7 @@ def attention_backward(grad_out: torch.Tensor, grad_lse: torch.Tensor | None, q:
         q, k, v, out, lse: the forward's inputs and results (see ``attention_forward``).
         kv_indices, row_plan: the layout's ``kv_indices`` and the work plan of ``kv_indptr``.
         q_indices, col_plan: the transposed layout's ``q_indices`` and the work plan of ``q_indptr``.
-        key_padding_mask, block_size, token_window, scale: as in the forward.
+        key_padding_mask, block_size, band, scale: as in the forward.
     Returns:
         ``dq, dk, dv``: contiguous ``(B, H, L, D)`` in the dtypes of ``q, k, v``.
     """
@@ -282,11 +282,11 @@ def attention_backward(grad_out: torch.Tensor, grad_lse: torch.Tensor | None, q:
         return torch.empty(batch * heads * plan.num_slots * block_size * block_d, dtype=torch.float32, device=device)
 
     common = dict(HEAD_DIM=dim, BLOCK_D=block_d, BLOCK=block_size,
-                  NEED_MASK=key_padding_mask is not None or token_window is not None or length % block_size != 0,
+                  NEED_MASK=key_padding_mask is not None or band is not None or length % block_size != 0,
                   PRECISION=dot_precision(q.dtype))
     strides = (*q.stride()[:3], *k.stride()[:3], *v.stride()[:3], *grad_out.stride()[:3],
                stride_kpm)
-    masks = (int(key_padding_mask is not None), token_window if token_window is not None else length)
+    masks = (int(key_padding_mask is not None), *(band or (-length, length)))
     bucket = length_bucket(length)
 
     dq_part = scratch(row_plan)

@@ -10,11 +10,11 @@ partial outputs and log-sum-exps are merged by :func:`_attn_fwd_combine_kernel`
 (flash-decoding), so a row over the whole sequence does not serialise the launch.
 
 Masking inside the kernel: tail keys past ``L``, padding keys (``key_padding_mask`` True),
-and token pairs outside ``|q_pos - k_pos| <= token_window`` for exact sliding windows. Only
-the ``NEED_MASK`` specialisation masks (the launcher sets it when any of the three applies),
-and within it only the tiles that need it (:func:`_block_needs_mask`);
-the key padding and the window are runtime arguments (``has_kpm``; ``token_window = L`` when
-there is none), so one compiled kernel serves all masked cases. A row that attends nothing
+and token pairs outside the band ``band_lo <= q_pos - k_pos <= band_hi`` (exact sliding windows
+``(-w, w)``, causal attention ``(0, L)``). Only the ``NEED_MASK`` specialisation masks (the
+launcher sets it when any of the three applies), and within it only the tiles that need it
+(:func:`_block_needs_mask`); the key padding and the band are runtime arguments (``has_kpm``;
+``band = (-L, L)`` when there is none), so one compiled kernel serves all masked cases. A row that attends nothing
 gets output 0 and ``lse = -inf``.
 
 Shapes: ``q, k, v, out`` ``(B, H, L, D)`` (any strides with unit stride on ``D``), ``lse``
@@ -58,21 +58,28 @@ def _key_valid(Kpm, b, offs_n, L, stride_kpm, has_kpm):
 
 
 @triton.jit
-def _block_needs_mask(q_block, k_block, L, has_kpm, token_window, BLOCK: tl.constexpr):
+def _block_needs_mask(q_block, k_block, L, has_kpm, band_lo, band_hi, BLOCK: tl.constexpr):
     """Whether a (query block, key block) tile needs the element mask: key padding is on, the
-    key block runs past ``L``, or a pair of the tile lies outside the token window. Interior
-    blocks of a sliding window (all but the two at its edges) skip the masking arithmetic."""
-    reach = tl.abs(q_block - k_block) * BLOCK + BLOCK - 1
-    return (has_kpm != 0) | ((k_block + 1) * BLOCK > L) | (reach > token_window)
+    key block runs past ``L``, or a pair of the tile lies outside the band of ``q_pos - k_pos``.
+    Interior blocks of a sliding window (all but the two at its edges) and the off-diagonal
+    blocks of a causal layout skip the masking arithmetic."""
+    diff = (q_block - k_block) * BLOCK
+    return (has_kpm != 0) | ((k_block + 1) * BLOCK > L) | (diff - (BLOCK - 1) < band_lo) | (diff + BLOCK - 1 > band_hi)
+
+
+@triton.jit
+def _in_band(dist, band_lo, band_hi):
+    """Token pairs whose ``q_pos - k_pos`` lies in ``[band_lo, band_hi]``."""
+    return (dist >= band_lo) & (dist <= band_hi)
 
 
 @triton.jit(do_not_specialize=["stride_kpm", "H", "L", "num_chunks", "idx_width", "num_slots", "has_kpm",
-                                "token_window", "L_BUCKET"])
+                                "band_lo", "band_hi", "L_BUCKET"])
 def _attn_fwd_kernel(
     Q, K, V, Out, Lse, Kpm, Chunks, KvIdx, OutPart, LsePart,
     stride_qb, stride_qh, stride_ql, stride_kb, stride_kh, stride_kl,
     stride_vb, stride_vh, stride_vl, stride_ob, stride_oh, stride_ol, stride_kpm,
-    H, L, num_chunks, idx_width, num_slots, qk_scale, has_kpm, token_window, L_BUCKET,
+    H, L, num_chunks, idx_width, num_slots, qk_scale, has_kpm, band_lo, band_hi, L_BUCKET,
     HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK: tl.constexpr, NEED_MASK: tl.constexpr,
     PRECISION: tl.constexpr,
 ):
@@ -108,10 +115,10 @@ def _attn_fwd_kernel(
         k = tl.load(k_base + offs_n[:, None] * stride_kl + offs_d[None, :], mask=kv_mask, other=0.0)
         s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * qk_scale
         if NEED_MASK:
-            if _block_needs_mask(row, k_block, L, has_kpm, token_window, BLOCK):
+            if _block_needs_mask(row, k_block, L, has_kpm, band_lo, band_hi, BLOCK):
                 valid = _key_valid(Kpm, b, offs_n, L, stride_kpm, has_kpm)[None, :]
                 dist = offs_m[:, None] - offs_n[None, :]
-                valid = valid & (dist <= token_window) & (dist >= -token_window)
+                valid = valid & _in_band(dist, band_lo, band_hi)
                 s = tl.where(valid, s, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(s, 1))
         m_use = tl.where(m_new == float("-inf"), 0.0, m_new)  # rows with no key yet
@@ -198,7 +205,7 @@ def key_padding_arg(key_padding_mask: torch.Tensor | None, q: torch.Tensor) -> t
 
 
 def attention_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kv_indices: torch.Tensor, plan: WorkPlan,
-                      key_padding_mask: torch.Tensor | None, block_size: int, token_window: int | None,
+                      key_padding_mask: torch.Tensor | None, block_size: int, band: tuple[int, int] | None,
                       scale: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Launch the forward kernels.
 
@@ -208,7 +215,7 @@ def attention_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kv_indi
         plan: :func:`kernels.plan.work_plan` of the layout's ``kv_indptr``.
         key_padding_mask: ``(B, L)`` bool, True for padding keys, or None.
         block_size: the layout's block size (16, 32, 64 or 128), the kernel's tile height.
-        token_window: exact sliding window in tokens, or None.
+        band: ``(lo, hi)`` allowed range of ``q_pos - k_pos`` in tokens (exact windows, causal), or None.
         scale: score scale (usually ``1 / sqrt(D)``).
     Returns:
         ``out`` ``(B, H, L, D)`` in ``q.dtype`` (contiguous) and ``lse`` ``(B, H, L)`` fp32,
@@ -221,14 +228,14 @@ def attention_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kv_indi
     out_part = torch.empty(batch * heads * plan.num_slots * block_size * block_d, dtype=torch.float32, device=q.device)
     lse_part = torch.empty(batch * heads * plan.num_slots * block_size, dtype=torch.float32, device=q.device)
     kpm, stride_kpm = key_padding_arg(key_padding_mask, q)
-    need_mask = key_padding_mask is not None or token_window is not None or length % block_size != 0
+    need_mask = key_padding_mask is not None or band is not None or length % block_size != 0
     _FWD(
         (plan.num_chunks, batch * heads),
         q, k, v, out, lse, kpm, plan.chunks, kv_indices, out_part, lse_part,
         *q.stride()[:3], *k.stride()[:3], *v.stride()[:3], *out.stride()[:3],
         stride_kpm,
         heads, length, plan.num_chunks, kv_indices.shape[1], plan.num_slots, scale * LOG2E,
-        int(key_padding_mask is not None), token_window if token_window is not None else length,
+        int(key_padding_mask is not None), *(band or (-length, length)),
         length_bucket(length), HEAD_DIM=dim, BLOCK_D=block_d, BLOCK=block_size, NEED_MASK=need_mask,
         PRECISION=dot_precision(q.dtype),
     )

@@ -1,7 +1,7 @@
 """Compile the attention kernels ahead of time, many variants in parallel processes.
 
 A kernel variant is fixed by the input dtype, the head dimension, the block size and whether
-masking is needed (a key padding mask, a token window or a length that is not a multiple of
+masking is needed (a key padding mask, a token band (window, causal) or a length that is not a multiple of
 the block size); the integer arguments that vary with the input are not specialised on
 (``do_not_specialize``), so a run on a tiny input compiles exactly the binaries that a run on a
 long one uses. Each worker process runs the forward and backward once on a tiny dense layout

@@ -1,13 +1,17 @@
 """Block-sparse attention: layouts (CSR), backends behind ``sparse_attention``, the module."""
 
 from genosparse.attention.functional import BACKENDS, resolve_backend, sparse_attention
-from genosparse.attention.layouts import (BlockLayout, bigbird_layout, dense_layout, dilated_window_layout,
+from genosparse.attention.layouts import (BlockLayout, bigbird_layout, chunked_layout, dense_layout,
+                                          dilated_window_layout, fixed_layout, selected_blocks_layout,
                                           sliding_window_layout)
-from genosparse.attention.module import SparseSelfAttention
-from genosparse.attention.patterns import PATTERNS, AttentionConfig, build_layout
+from genosparse.attention.lsh import LSHAttention
+from genosparse.attention.module import LayoutAttention, SparseSelfAttention
+from genosparse.attention.patterns import ALL_PATTERNS, DYNAMIC_PATTERNS, PATTERNS, AttentionConfig, build_layout
+from genosparse.attention.routing import RoutedAttention
 
 __all__ = [
-    "BACKENDS", "PATTERNS", "AttentionConfig", "BlockLayout", "SparseSelfAttention", "bigbird_layout",
-    "build_layout", "dense_layout", "dilated_window_layout", "resolve_backend", "sliding_window_layout",
-    "sparse_attention",
+    "ALL_PATTERNS", "BACKENDS", "DYNAMIC_PATTERNS", "PATTERNS", "AttentionConfig", "BlockLayout", "LSHAttention",
+    "LayoutAttention", "RoutedAttention", "SparseSelfAttention", "bigbird_layout", "build_layout", "chunked_layout",
+    "dense_layout", "dilated_window_layout", "fixed_layout", "resolve_backend", "selected_blocks_layout",
+    "sliding_window_layout", "sparse_attention",
 ]

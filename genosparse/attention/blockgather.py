@@ -107,11 +107,11 @@ def _full_rows(q_rows: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rows: tor
     whole of k and v, ``q_rows`` ``(B, H, R * bs, D)`` (already scaled), no gather."""
     acc = accumulation_dtype(q_rows.dtype)
     mask = key_valid[:, None, None, :]  # (B, 1, 1, Lp)
-    if layout.token_window is not None:
-        bs = layout.block_size
-        q_pos = (rows[:, None] * bs + torch.arange(bs, device=rows.device)).flatten()
-        k_pos = torch.arange(k.shape[2], device=rows.device)
-        mask = mask & ((q_pos[:, None] - k_pos[None, :]).abs() <= layout.token_window)
+    bs = layout.block_size
+    q_pos = (rows[:, None] * bs + torch.arange(bs, device=rows.device)).flatten()
+    band = layout.pair_mask(q_pos[:, None], torch.arange(k.shape[2], device=rows.device)[None, :])
+    if band is not None:
+        mask = mask & band
     scores = torch.matmul(q_rows.to(acc), k.transpose(-1, -2).to(acc)) + mask_bias(mask, acc)
     return softmax_attention(scores, mask.any(dim=-1, keepdim=True), v, need_lse)
 
@@ -119,15 +119,14 @@ def _full_rows(q_rows: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rows: tor
 def _group_mask(group: _RowGroup, valid_b: torch.Tensor, layout: BlockLayout) -> torch.Tensor:
     """Attended keys of a row group: ``(B, H, R, bs or 1, W, bs)`` bool.
 
-    Combines the group's padding slots, the padding keys and, for exact sliding windows,
-    the token band ``|q_pos - k_pos| <= token_window`` (then the query axis has ``bs`` entries).
+    Combines the group's padding slots, the padding keys and, for exact sliding windows and
+    causal layouts, the token band (:meth:`BlockLayout.pair_mask`; then the query axis has
+    ``bs`` entries).
     """
     bs = layout.block_size
     mask = (group.valid[None, :, :, :, None] & valid_b[:, group.cols])[:, :, :, None]
-    if layout.token_window is None:
-        return mask
     offs = torch.arange(bs, device=valid_b.device)
     q_pos = group.rows[:, None] * bs + offs  # (R, bs)
     k_pos = group.cols[..., None] * bs + offs  # (H, R, W, bs)
-    near = (q_pos[None, :, :, None, None] - k_pos[:, :, None]).abs() <= layout.token_window
-    return mask & near[None]
+    band = layout.pair_mask(q_pos[None, :, :, None, None], k_pos[:, :, None])
+    return mask if band is None else mask & band[None]

@@ -4,13 +4,15 @@ Backends:
 
 * ``"dense"``: masked O(L^2) reference (:mod:`genosparse.attention.reference`), tests only;
 * ``"torch"``: block gather in PyTorch (:mod:`genosparse.attention.blockgather`), any device;
-* ``"triton"``: the block-sparse Triton kernels of :mod:`genosparse.kernels` (CUDA);
+* ``"triton"``: the block-sparse Triton kernels of :mod:`genosparse.kernels` (CUDA, or CPU
+  tensors in Triton's interpreter, ``TRITON_INTERPRET=1``);
 * ``"auto"``: ``"triton"`` for CUDA tensors when it is available, else ``"torch"``.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from typing import Callable
 
 import torch
@@ -43,7 +45,8 @@ def resolve_backend(backend: str, device: torch.device) -> str:
         raise LayoutError(f"unknown attention backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "auto":
         return "triton" if device.type == "cuda" and _triton_backend() is not None else "torch"
-    if backend == "triton" and (device.type != "cuda" or _triton_backend() is None):
+    interpreted = os.environ.get("TRITON_INTERPRET") == "1"
+    if backend == "triton" and ((device.type != "cuda" and not interpreted) or _triton_backend() is None):
         raise LayoutError("attention backend 'triton' needs a CUDA device and the Triton kernels "
                           "(pip install 'genosparse[gpu]'); use backend='torch' on this machine")
     return backend

@@ -16,6 +16,9 @@ Patterns:
   generator, so a layer attends identically in training and evaluation.
 * Sliding window of +-``window`` tokens (Beltagy et al. 2020, Longformer): the
   blocks covering the band, refined to the exact band by ``token_window``.
+* Fixed and strided factorised patterns (Child et al. 2019, "Generating Long Sequences with
+  Sparse Transformers"), in units of blocks: local blocks plus "summary" columns every
+  ``stride`` blocks, causal or not.
 * Dilated sliding window (Longformer), dilated in units of blocks so that every
   attended block is dense for the kernels: head ``h`` with dilation ``d_h`` attends
   blocks ``i + d_h * j`` for ``|j| <= num_window_blocks // 2``; optional global
@@ -35,10 +38,13 @@ from genosparse.errors import LayoutError
 __all__ = [
     "BlockLayout",
     "bigbird_layout",
+    "chunked_layout",
     "dense_layout",
     "dilated_window_layout",
+    "fixed_layout",
     "sliding_window_layout",
     "num_blocks",
+    "selected_blocks_layout",
 ]
 
 
@@ -58,6 +64,8 @@ class BlockLayout:
         block_size: tokens per block (query and key blocks have the same size).
         token_window: if set, additionally mask token pairs with
             ``|q_pos - k_pos| > token_window`` (exact sliding windows).
+        causal: additionally mask keys after the query (``k_pos > q_pos``), for autoregressive
+            models; the builders then store no block above the diagonal.
     """
 
     kv_indptr: torch.Tensor
@@ -67,6 +75,7 @@ class BlockLayout:
     seq_len: int
     block_size: int
     token_window: int | None = None
+    causal: bool = False
 
     def validate(self) -> None:
         """Check that the index tensors describe a valid layout (once per layout object).
@@ -126,7 +135,25 @@ class BlockLayout:
         """The same layout with its index tensors on ``device``."""
         move = lambda t: t.to(device)  # noqa: E731
         return BlockLayout(move(self.kv_indptr), move(self.kv_indices), move(self.q_indptr), move(self.q_indices),
-                           self.seq_len, self.block_size, self.token_window)
+                           self.seq_len, self.block_size, self.token_window, self.causal)
+
+    def select_heads(self, heads: slice) -> "BlockLayout":
+        """The layout of the heads ``heads`` only (e.g. one batch element of a per-input layout)."""
+        return BlockLayout(self.kv_indptr[heads], self.kv_indices[heads], self.q_indptr[heads], self.q_indices[heads],
+                           self.seq_len, self.block_size, self.token_window, self.causal)
+
+    def token_band(self) -> tuple[int, int] | None:
+        """The range ``(lo, hi)`` of ``q_pos - k_pos`` attended inside stored blocks, or None for all of them."""
+        return token_band(self.token_window, self.causal, self.seq_len)
+
+    def pair_mask(self, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor | None:
+        """Whether token pairs ``(q_pos, k_pos)`` (broadcast together) lie in :meth:`token_band`;
+        None when the layout has no band (every pair of a stored block is attended)."""
+        band = self.token_band()
+        if band is None:
+            return None
+        dist = q_pos - k_pos
+        return (dist >= band[0]) & (dist <= band[1])
 
     def to_block_mask(self) -> torch.Tensor:
         """Dense ``(H, nQ, nK)`` bool block mask. O(nQ x nK): for tests and small inputs only."""
@@ -145,10 +172,21 @@ class BlockLayout:
         """
         bs, length = self.block_size, self.seq_len
         mask = self.to_block_mask().repeat_interleave(bs, 1).repeat_interleave(bs, 2)[:, :length, :length]
-        if self.token_window is not None:
-            pos = torch.arange(length, device=self.device)
-            mask &= (pos[:, None] - pos[None, :]).abs() <= self.token_window
-        return mask
+        pos = torch.arange(length, device=self.device)
+        band = self.pair_mask(pos[:, None], pos[None, :])
+        return mask if band is None else mask & band
+
+
+def token_band(token_window: int | None, causal: bool, seq_len: int) -> tuple[int, int] | None:
+    """Range ``(lo, hi)`` of ``q_pos - k_pos`` a layout attends inside its stored blocks, in tokens.
+
+    ``(-w, w)`` for an exact window of ``w`` tokens, ``(0, seq_len)`` for causal attention,
+    ``(0, w)`` for both; None when neither applies.
+    """
+    if token_window is None and not causal:
+        return None
+    reach = seq_len if token_window is None else token_window
+    return (0 if causal else -reach, reach)
 
 
 def num_blocks(seq_len: int, block_size: int) -> int:
@@ -177,7 +215,7 @@ Candidates = Callable[[slice], tuple[torch.Tensor, torch.Tensor]]
 
 
 def _build(candidates: Candidates, num_heads: int, full_rows: torch.Tensor, seq_len: int, block_size: int,
-           token_window: int | None = None) -> BlockLayout:
+           token_window: int | None = None, causal: bool = False) -> BlockLayout:
     """CSR layout (and its transpose) from per-row candidate key blocks.
 
     Heads are built :data:`HEADS_PER_CHUNK` at a time and concatenated, so the transient
@@ -199,7 +237,7 @@ def _build(candidates: Candidates, num_heads: int, full_rows: torch.Tensor, seq_
         return torch.cat([torch.nn.functional.pad(part[i], (0, width - part[i].shape[1])) for part in parts])
 
     indptr = lambda i: torch.cat([part[i] for part in parts])  # noqa: E731
-    return BlockLayout(indptr(0), stack(1), indptr(2), stack(3), seq_len, block_size, token_window)
+    return BlockLayout(indptr(0), stack(1), indptr(2), stack(3), seq_len, block_size, token_window, causal)
 
 
 def _build_heads(cols: torch.Tensor, valid: torch.Tensor, full_rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -398,6 +436,109 @@ def dilated_window_layout(seq_len: int, num_heads: int, *, dilations: Sequence[i
     global_ids = _global_ids(num_global_blocks, n, device)
     return _build(lambda heads: _with_globals(*_band(n, offsets[heads], device), global_ids), num_heads, global_ids,
                   seq_len, block_size)
+
+
+FIXED_VARIANTS = ("fixed", "strided")
+
+
+def fixed_layout(seq_len: int, num_heads: int, *, stride: int = 16, num_summary_blocks: int = 1,
+                 variant: str = "fixed", causal: bool = False, block_size: int = 64,
+                 device: torch.device | str = "cpu") -> BlockLayout:
+    """Sparse Transformer patterns (Child et al. 2019) on blocks: local attention plus summary columns.
+
+    With ``variant="fixed"`` the blocks are grouped ``stride`` at a time: query block ``i``
+    attends every block of its own group and the last ``num_summary_blocks`` blocks of every
+    group (the "summary" cells that carry information between groups). With
+    ``variant="strided"`` query block ``i`` attends the ``stride`` nearest blocks on each side
+    (``|i - j| < stride``) and every block ``j`` with ``(i - j) % stride == 0``. With ``causal``
+    only key blocks ``j <= i`` are kept and the diagonal block is masked token by token
+    (``k_pos <= q_pos``), as in the paper's autoregressive models; without it the patterns are
+    their bidirectional counterparts (DeepSpeed's ``FixedSparsityConfig`` "bidirectional").
+    The reference implementation is openai/sparse_attention (``attention.py``, "fixed" and
+    "strided" modes); every head gets the union of the two factorised parts.
+
+    Args:
+        stride: blocks per local group (``fixed``) or between summary columns (``strided``); Child
+            et al. use ``stride ~ sqrt(L)``; a row attends about ``stride + num_blocks / stride`` blocks.
+        num_summary_blocks: summary blocks at the end of each group (``fixed`` only), ``<= stride``.
+    Raises:
+        LayoutError: on a stride < 1, a number of summary blocks outside ``[1, stride]``, an
+            unknown variant or non-positive sizes.
+    """
+    n = _check_sizes(seq_len, num_heads, block_size)
+    if variant not in FIXED_VARIANTS:
+        raise LayoutError(f"variant must be one of {FIXED_VARIANTS}, got {variant!r}")
+    if not isinstance(stride, int) or stride < 1:
+        raise LayoutError(f"stride must be a positive number of blocks, got {stride!r}")
+    if variant == "fixed" and not 1 <= num_summary_blocks <= stride:
+        raise LayoutError(f"num_summary_blocks must be in [1, stride={stride}], got {num_summary_blocks}")
+    rows = torch.arange(n, device=device, dtype=torch.int32)[:, None]
+    if variant == "fixed":
+        local = rows // stride * stride + torch.arange(stride, device=device, dtype=torch.int32)
+        groups = torch.arange(0, n, stride, device=device, dtype=torch.int32)[:, None]
+        summary = (groups + torch.arange(stride - num_summary_blocks, stride, device=device, dtype=torch.int32))
+        cols = torch.cat([local, summary.flatten().expand(n, -1)], -1)
+    else:
+        local = rows + torch.arange(1 - stride, stride, device=device, dtype=torch.int32)
+        cols = torch.cat([local, rows + stride * torch.arange(-(n // stride), n // stride + 1, device=device,
+                                                              dtype=torch.int32)], -1)
+    valid = (cols >= 0) & (cols < n)
+    if causal:
+        valid &= cols <= rows
+    empty = torch.zeros(0, dtype=torch.int64, device=device)
+
+    def candidates(heads: slice) -> tuple[torch.Tensor, torch.Tensor]:
+        count = heads.stop - heads.start
+        return cols.expand(count, -1, -1), valid.expand(count, -1, -1)
+
+    return _build(candidates, num_heads, empty, seq_len, block_size, causal=causal)
+
+
+def selected_blocks_layout(seq_len: int, selected: torch.Tensor, *, num_window_blocks: int = 1,
+                           block_size: int = 64) -> BlockLayout:
+    """Layout from per-row selected key blocks plus a block window, built on ``selected``'s device.
+
+    This is the layout of learned routing (:mod:`genosparse.attention.routing`), built on every
+    forward: no host round trip besides the one that sizes the CSR arrays.
+
+    Args:
+        selected: ``(H, nQ, k)`` integer key-block ids per query block (any order, repeats and
+            ids that are also in the window allowed); ``H`` is any number of "heads" (e.g. batch x heads).
+        num_window_blocks: odd number of window blocks around each query block (1: the block itself).
+    Raises:
+        LayoutError: on a shape that does not match ``seq_len``, ids out of range or an even window.
+    """
+    n = num_blocks(seq_len, block_size)
+    if selected.dim() != 3 or selected.shape[1] != n:
+        raise LayoutError(f"selected must be (H, {n}, k) key-block ids for seq_len={seq_len}, block_size={block_size}; "
+                          f"got {tuple(selected.shape)}")
+    if selected.numel() and (int(selected.min()) < 0 or int(selected.max()) >= n):
+        raise LayoutError(f"selected key-block ids must lie in [0, {n})")
+    half = _check_odd_window(num_window_blocks)
+    offsets = torch.arange(-half, half + 1).expand(selected.shape[0], -1)
+    device = selected.device
+
+    def candidates(heads: slice) -> tuple[torch.Tensor, torch.Tensor]:
+        cols, valid = _band(n, offsets[heads], device)
+        chosen = selected[heads].to(torch.int32)
+        return torch.cat([cols, chosen], -1), torch.cat([valid, torch.ones_like(chosen, dtype=torch.bool)], -1)
+
+    return _build(candidates, selected.shape[0], torch.zeros(0, dtype=torch.int64, device=device), seq_len, block_size)
+
+
+def chunked_layout(seq_len: int, num_heads: int, *, num_previous: int = 1, block_size: int = 64,
+                   device: torch.device | str = "cpu") -> BlockLayout:
+    """Each block (chunk) attends itself and the ``num_previous`` blocks before it, whole.
+
+    The layout of LSH attention after sorting by bucket (Kitaev et al. 2020, Reformer: "attend
+    within the chunk and one chunk back"); the first chunk has no previous one.
+    """
+    n = _check_sizes(seq_len, num_heads, block_size)
+    if num_previous < 0:
+        raise LayoutError(f"num_previous must be >= 0 blocks, got {num_previous}")
+    offsets = torch.arange(-num_previous, 1).expand(num_heads, -1)
+    empty = torch.zeros(0, dtype=torch.int64, device=device)
+    return _build(lambda heads: _band(n, offsets[heads], device), num_heads, empty, seq_len, block_size)
 
 
 def dense_layout(seq_len: int, num_heads: int, *, block_size: int = 64,

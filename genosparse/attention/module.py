@@ -7,23 +7,56 @@ from torch import nn
 
 from genosparse.attention.functional import sparse_attention
 from genosparse.attention.layouts import BlockLayout
+from genosparse.attention.lsh import LSHAttention
 from genosparse.attention.patterns import AttentionConfig, build_layout
 from genosparse.attention.rotary import RotaryEmbedding
+from genosparse.attention.routing import RoutedAttention
+
+
+class LayoutAttention(nn.Module):
+    """Attention over a static pattern: the layout of each input length is built once on the
+    input's device and cached; random blocks are seeded by ``config.seed + layer_index`` so the
+    layer attends identically in training and evaluation.
+
+    Shapes: ``q, k, v`` ``(B, H, L, D)`` -> ``(B, H, L, D)``; ``key_padding_mask`` ``(B, L)`` bool.
+    """
+
+    def __init__(self, config: AttentionConfig, num_heads: int, head_dim: int, layer_index: int = 0) -> None:
+        super().__init__()
+        self.config = config
+        self.num_heads = num_heads
+        self.layer_index = layer_index
+        self._layouts: dict[tuple[int, str], BlockLayout] = {}
+
+    def layout(self, seq_len: int, device: torch.device) -> BlockLayout:
+        """The (cached) layout this layer uses for ``seq_len`` tokens on ``device``."""
+        key = (seq_len, str(device))
+        if key not in self._layouts:
+            self._layouts[key] = build_layout(self.config, seq_len, self.num_heads, self.layer_index, device)
+        return self._layouts[key]
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return sparse_attention(q, k, v, self.layout(q.shape[2], q.device), backend=self.config.backend,
+                                key_padding_mask=key_padding_mask)
+
+
+_DYNAMIC_CORES = {"learned": RoutedAttention, "lsh": LSHAttention}
 
 
 class SparseSelfAttention(nn.Module):
     """Multi-head self-attention whose pattern comes from an :class:`AttentionConfig`.
 
-    Projections q, k, v (one fused linear), rotary position embedding on q and k, block-sparse
-    attention through :func:`sparse_attention`, output projection. The layout of each input
-    length is built once on the input's device and cached; random blocks are seeded by
-    ``config.seed + layer_index`` so the layer attends identically in training and evaluation.
+    Projections q, k, v (one fused linear), rotary position embedding on q and k, attention by
+    the pattern's core, output projection. Static patterns use :class:`LayoutAttention`;
+    ``"learned"`` uses :class:`~genosparse.attention.routing.RoutedAttention` and ``"lsh"``
+    :class:`~genosparse.attention.lsh.LSHAttention`, which build their layout from each input.
 
     Args:
         d_model: model width (channels); must be divisible by ``num_heads``.
         num_heads: attention heads.
         config: the attention pattern and backend.
-        layer_index: index of the layer in the model (seeds its random blocks).
+        layer_index: index of the layer in the model (seeds its random blocks and hashes).
         dropout: dropout on the output projection.
     Shapes:
         ``x`` ``(B, L, C)`` -> ``(B, L, C)``; ``key_padding_mask`` ``(B, L)`` bool, True on padding.
@@ -37,24 +70,15 @@ class SparseSelfAttention(nn.Module):
         self.num_heads = num_heads
         self.head_dim = d_model // num_heads
         self.config = config
-        self.layer_index = layer_index
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.out = nn.Linear(d_model, d_model)
         self.rotary = RotaryEmbedding(self.head_dim)
         self.dropout = nn.Dropout(dropout)
-        self._layouts: dict[tuple[int, str], BlockLayout] = {}
-
-    def layout(self, seq_len: int, device: torch.device) -> BlockLayout:
-        """The (cached) layout this layer uses for ``seq_len`` tokens on ``device``."""
-        key = (seq_len, str(device))
-        if key not in self._layouts:
-            self._layouts[key] = build_layout(self.config, seq_len, self.num_heads, self.layer_index, device)
-        return self._layouts[key]
+        self.core = _DYNAMIC_CORES.get(config.pattern, LayoutAttention)(config, num_heads, self.head_dim, layer_index)
 
     def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         batch, length, _ = x.shape
         q, k, v = self.qkv(x).view(batch, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k = self.rotary(q), self.rotary(k)
-        out = sparse_attention(q, k, v, self.layout(length, x.device), backend=self.config.backend,
-                               key_padding_mask=key_padding_mask)
+        out = self.core(q, k, v, key_padding_mask)
         return self.dropout(self.out(out.transpose(1, 2).reshape(batch, length, -1)))

@@ -1,7 +1,10 @@
 """Attention patterns by name: the configuration a model stores and the layout it builds.
 
-``AttentionConfig`` is what Hydra's ``attention/`` group and checkpoints hold; the
-``PATTERNS`` registry maps its ``pattern`` name to a layout builder.
+``AttentionConfig`` is what Hydra's ``attention/`` group and checkpoints hold. Static
+patterns (``PATTERNS``) map the ``pattern`` name to a layout builder: the layout depends only
+on the length and is built once per length. Dynamic patterns (``DYNAMIC_PATTERNS``: learned
+routing, LSH) build their layout from the input on every forward
+(:mod:`genosparse.attention.routing`, :mod:`genosparse.attention.lsh`).
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ from typing import Callable
 import torch
 
 from genosparse.attention.functional import BACKENDS
-from genosparse.attention.layouts import (BlockLayout, bigbird_layout, dense_layout, dilated_window_layout,
-                                          sliding_window_layout)
+from genosparse.attention.layouts import (FIXED_VARIANTS, BlockLayout, bigbird_layout, dense_layout,
+                                          dilated_window_layout, fixed_layout, sliding_window_layout)
 from genosparse.errors import ConfigError
 
 
@@ -22,15 +25,23 @@ class AttentionConfig:
     """Sparse-attention settings of every layer of a model.
 
     Attributes:
-        pattern: ``"bigbird"``, ``"window"``, ``"dilated"`` or ``"dense"``.
+        pattern: ``"bigbird"``, ``"window"``, ``"dilated"``, ``"fixed"``, ``"dense"`` (static
+            layouts) or ``"learned"``, ``"lsh"`` (built from the input each forward).
         backend: ``"auto"``, ``"torch"``, ``"triton"`` or ``"dense"`` (see ``sparse_attention``).
-        block_size: tokens per block.
-        num_window_blocks: window blocks per query block (odd; bigbird, dilated).
+        block_size: tokens per block (the chunk length for lsh).
+        num_window_blocks: window blocks per query block (odd; bigbird, dilated, learned).
         num_global_blocks: global blocks, full rows and columns (bigbird, dilated).
         num_random_blocks: random key blocks per query block (bigbird).
         window: one-sided window in tokens (window).
         dilations: dilation in blocks per head, repeated over heads if shorter (dilated).
-        seed: base seed of the random blocks; layer ``i`` uses ``seed + i``.
+        stride: blocks per local group or between summary columns (fixed).
+        num_summary_blocks: summary blocks at the end of each group (fixed, variant "fixed").
+        variant: ``"fixed"`` or ``"strided"`` (fixed; Child et al. 2019).
+        causal: mask keys after the query (fixed).
+        num_selected_blocks: key blocks each query block selects by its routing score (learned).
+        num_hashes: hash rounds (lsh).
+        num_buckets: hash buckets per round, even (lsh).
+        seed: base seed of the random blocks and hash rotations; layer ``i`` uses ``seed + i``.
     """
 
     pattern: str = "bigbird"
@@ -41,15 +52,23 @@ class AttentionConfig:
     num_random_blocks: int = 3
     window: int = 256
     dilations: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
+    stride: int = 16
+    num_summary_blocks: int = 1
+    variant: str = "fixed"
+    causal: bool = False
+    num_selected_blocks: int = 4
+    num_hashes: int = 2
+    num_buckets: int = 64
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.pattern not in PATTERNS:
-            raise ConfigError(f"unknown attention pattern {self.pattern!r}; choose one of {', '.join(PATTERNS)}")
+        if self.pattern not in ALL_PATTERNS:
+            raise ConfigError(f"unknown attention pattern {self.pattern!r}; choose one of {', '.join(ALL_PATTERNS)}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"unknown attention backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
         counts = {"block_size": 1, "num_window_blocks": 1, "num_global_blocks": 0, "num_random_blocks": 0,
-                  "window": 0, "seed": 0}
+                  "window": 0, "stride": 1, "num_summary_blocks": 1, "num_selected_blocks": 0, "num_hashes": 1,
+                  "num_buckets": 2, "seed": 0}
         for name, minimum in counts.items():
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
@@ -61,6 +80,16 @@ class AttentionConfig:
         if not dilations or not all(isinstance(d, int) and d >= 1 for d in dilations):
             raise ConfigError(f"attention.dilations must be positive integers (blocks), got {self.dilations!r}")
         self.dilations = dilations
+        if self.variant not in FIXED_VARIANTS:
+            raise ConfigError(f"attention.variant must be one of {', '.join(FIXED_VARIANTS)}, got {self.variant!r}")
+        if self.num_summary_blocks > self.stride:
+            raise ConfigError(f"attention.num_summary_blocks ({self.num_summary_blocks}) must not exceed "
+                              f"attention.stride ({self.stride} blocks)")
+        if self.num_buckets % 2:
+            raise ConfigError(f"attention.num_buckets must be even (angular LSH hashes to the argmax of [xR, -xR]), "
+                              f"got {self.num_buckets}")
+        if not isinstance(self.causal, bool):
+            raise ConfigError(f"attention.causal must be true or false, got {self.causal!r}")
 
 
 def _bigbird(cfg: AttentionConfig, seq_len: int, num_heads: int, layer: int, device) -> BlockLayout:
@@ -79,6 +108,11 @@ def _dilated(cfg: AttentionConfig, seq_len: int, num_heads: int, layer: int, dev
                                  num_global_blocks=cfg.num_global_blocks, block_size=cfg.block_size, device=device)
 
 
+def _fixed(cfg: AttentionConfig, seq_len: int, num_heads: int, layer: int, device) -> BlockLayout:
+    return fixed_layout(seq_len, num_heads, stride=cfg.stride, num_summary_blocks=cfg.num_summary_blocks,
+                        variant=cfg.variant, causal=cfg.causal, block_size=cfg.block_size, device=device)
+
+
 def _dense(cfg: AttentionConfig, seq_len: int, num_heads: int, layer: int, device) -> BlockLayout:
     return dense_layout(seq_len, num_heads, block_size=cfg.block_size, device=device)
 
@@ -87,11 +121,21 @@ PATTERNS: dict[str, Callable[..., BlockLayout]] = {
     "bigbird": _bigbird,
     "window": _window,
     "dilated": _dilated,
+    "fixed": _fixed,
     "dense": _dense,
 }
+DYNAMIC_PATTERNS = ("learned", "lsh")
+ALL_PATTERNS = (*PATTERNS, *DYNAMIC_PATTERNS)
 
 
 def build_layout(cfg: AttentionConfig, seq_len: int, num_heads: int, layer: int = 0,
                  device: torch.device | str = "cpu") -> BlockLayout:
-    """The layout of layer ``layer`` for ``seq_len`` tokens and ``num_heads`` heads."""
+    """The layout of layer ``layer`` for ``seq_len`` tokens and ``num_heads`` heads (static patterns).
+
+    Raises:
+        ConfigError: for a dynamic pattern, whose layout depends on the input.
+    """
+    if cfg.pattern not in PATTERNS:
+        raise ConfigError(f"attention pattern {cfg.pattern!r} builds its layout from the input on every forward; "
+                          f"it has no fixed layout (see SparseSelfAttention)")
     return PATTERNS[cfg.pattern](cfg, seq_len, num_heads, layer, device)

@@ -35,5 +35,5 @@ def softmax_attention(scores: torch.Tensor, attended: torch.Tensor, v: torch.Ten
     out = torch.matmul(torch.softmax(scores, dim=-1).to(v.dtype), v) * attended
     lse = None
     if need_lse:
-        lse = torch.logsumexp(scores.detach(), dim=-1).masked_fill(~attended.squeeze(-1), float("-inf"))
+        lse = torch.logsumexp(scores, dim=-1).masked_fill(~attended.squeeze(-1), float("-inf"))
     return out, lse

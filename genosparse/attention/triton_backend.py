@@ -23,7 +23,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised on machines without Triton
     raise ImportError("the 'triton' attention backend needs Triton: pip install 'genosparse[gpu]'") from exc
 
-from genosparse.attention.layouts import BlockLayout
+from genosparse.attention.layouts import BlockLayout, token_band
 from genosparse.errors import LayoutError
 from genosparse.kernels import attention_backward, attention_forward, work_plan
 
@@ -43,19 +43,19 @@ def _unit_stride(t: torch.Tensor) -> torch.Tensor:
 def _forward_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kv_indptr: torch.Tensor,
                 kv_indices: torch.Tensor, q_indptr: torch.Tensor, q_indices: torch.Tensor,
                 key_padding_mask: torch.Tensor | None, block_size: int, token_window: int | None,
-                scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+                causal: bool, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward op: ``out (B, H, L, D)`` in ``q.dtype`` and ``lse (B, H, L)`` fp32.
 
     ``q_indptr``/``q_indices`` are unused here; they are inputs so the backward can read them.
     """
     q, k, v = (_unit_stride(t) for t in (q, k, v))
     return attention_forward(q, k, v, kv_indices, work_plan(kv_indptr), key_padding_mask, block_size,
-                             token_window, scale)
+                             token_band(token_window, causal, q.shape[2]), scale)
 
 
 @_forward_op.register_fake
 def _forward_fake(q, k, v, kv_indptr, kv_indices, q_indptr, q_indices, key_padding_mask, block_size, token_window,
-                  scale):
+                  causal, scale):
     return torch.empty_like(q, memory_format=torch.contiguous_format), q.new_empty(q.shape[:3], dtype=torch.float32)
 
 
@@ -64,17 +64,18 @@ def _backward_op(grad_out: torch.Tensor, grad_lse: torch.Tensor | None, q: torch
                  v: torch.Tensor, out: torch.Tensor, lse: torch.Tensor, kv_indptr: torch.Tensor,
                  kv_indices: torch.Tensor, q_indptr: torch.Tensor, q_indices: torch.Tensor,
                  key_padding_mask: torch.Tensor | None, block_size: int, token_window: int | None,
-                 scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                 causal: bool, scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Backward op: ``dq, dk, dv`` ``(B, H, L, D)`` in the dtypes of ``q, k, v``."""
     grad_out, q, k, v, out = (_unit_stride(t) for t in (grad_out, q, k, v, out))
     grad_lse = grad_lse.contiguous() if grad_lse is not None else None
     return attention_backward(grad_out, grad_lse, q, k, v, out, lse, kv_indices, work_plan(kv_indptr), q_indices,
-                              work_plan(q_indptr), key_padding_mask, block_size, token_window, scale)
+                              work_plan(q_indptr), key_padding_mask, block_size,
+                              token_band(token_window, causal, q.shape[2]), scale)
 
 
 @_backward_op.register_fake
 def _backward_fake(grad_out, grad_lse, q, k, v, out, lse, kv_indptr, kv_indices, q_indptr, q_indices,
-                   key_padding_mask, block_size, token_window, scale):
+                   key_padding_mask, block_size, token_window, causal, scale):
     return tuple(torch.empty_like(t, memory_format=torch.contiguous_format) for t in (q, k, v))
 
 
@@ -82,22 +83,23 @@ class BlockSparseAttention(torch.autograd.Function):
     """Differentiable block-sparse attention through the two custom ops.
 
     ``apply(q, k, v, kv_indptr, kv_indices, q_indptr, q_indices, key_padding_mask, block_size,
-    token_window, scale)`` returns ``(out, lse)``; gradients flow to ``q``, ``k``, ``v`` from
+    token_window, causal, scale)`` returns ``(out, lse)``; gradients flow to ``q``, ``k``, ``v`` from
     both outputs (the ``lse`` gradient enters through ``delta``).
     """
 
     @staticmethod
     def forward(q, k, v, kv_indptr, kv_indices, q_indptr, q_indices, key_padding_mask, block_size, token_window,
-                scale):
+                causal, scale):
         return torch.ops.genosparse.block_sparse_attention(q, k, v, kv_indptr, kv_indices, q_indptr, q_indices,
-                                                           key_padding_mask, block_size, token_window, scale)
+                                                           key_padding_mask, block_size, token_window, causal, scale)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        q, k, v, kv_indptr, kv_indices, q_indptr, q_indices, key_padding_mask, block_size, token_window, scale = inputs
+        (q, k, v, kv_indptr, kv_indices, q_indptr, q_indices, key_padding_mask, block_size, token_window, causal,
+         scale) = inputs
         out, lse = output
         ctx.save_for_backward(q, k, v, out, lse, kv_indptr, kv_indices, q_indptr, q_indices, key_padding_mask)
-        ctx.block_size, ctx.token_window, ctx.scale = block_size, token_window, scale
+        ctx.block_size, ctx.token_window, ctx.causal, ctx.scale = block_size, token_window, causal, scale
 
     @staticmethod
     def backward(ctx, grad_out, grad_lse):
@@ -106,8 +108,8 @@ class BlockSparseAttention(torch.autograd.Function):
             grad_out = torch.zeros_like(out)
         dq, dk, dv = torch.ops.genosparse.block_sparse_attention_backward(
             grad_out, grad_lse, q, k, v, out, lse, kv_indptr, kv_indices, q_indptr, q_indices, key_padding_mask,
-            ctx.block_size, ctx.token_window, ctx.scale)
-        return dq, dk, dv, None, None, None, None, None, None, None, None
+            ctx.block_size, ctx.token_window, ctx.causal, ctx.scale)
+        return dq, dk, dv, None, None, None, None, None, None, None, None, None
 
 
 _forward_op.register_autograd(BlockSparseAttention.backward, setup_context=BlockSparseAttention.setup_context)
@@ -134,7 +136,7 @@ def triton_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: 
             on the layout's device (CUDA, or CPU under ``TRITON_INTERPRET=1``).
         layout: :class:`BlockLayout` for ``seq_len=L``, ``H`` heads and a block size in
             :data:`SUPPORTED_BLOCK_SIZES`; ``L`` need not be a multiple of it (the tail is masked
-            inside the kernels) and ``token_window`` is applied token by token.
+            inside the kernels); ``token_window`` and ``causal`` are applied token by token.
         scale: score scale.
         key_padding_mask: ``(B, L)`` bool, True for padding keys, or None.
     Returns:
@@ -146,4 +148,4 @@ def triton_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: 
     _check_supported(q, layout)
     return BlockSparseAttention.apply(q, k, v, layout.kv_indptr, layout.kv_indices, layout.q_indptr,
                                       layout.q_indices, key_padding_mask, layout.block_size, layout.token_window,
-                                      float(scale))
+                                      layout.causal, float(scale))

@@ -1,5 +1,6 @@
 """`genosparse train ... trainer.fast_dev_run=true` then `genosparse score`, as a user runs them."""
 
+import json
 import math
 import subprocess
 import sys
@@ -135,3 +136,16 @@ def test_binary_labels_are_checked(tmp_path, shared_data):
     result = genosparse("train", "experiment=promoter", f"data_dir={shared_data}", f"data.train={bad}",
                         f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     assert result.returncode == 2 and "not 0 or 1" in result.stderr and str(bad) in result.stderr
+
+
+def test_every_attention_pattern_trains_from_the_cli(tmp_path, shared_data):
+    """`genosparse train attention=<name>` for all seven patterns, as one Hydra multirun."""
+    patterns = ["window", "bigbird", "dilated", "fixed", "learned", "lsh", "dense"]
+    sweep = tmp_path / "sweep"
+    train = genosparse("train", "-m", "experiment=promoter", f"attention={','.join(patterns)}",
+                       f"data_dir={shared_data}", "trainer.fast_dev_run=true", f"hydra.sweep.dir={sweep}",
+                       cwd=tmp_path)
+    assert train.returncode == 0, train.stderr[-3000:]
+    for job, pattern in enumerate(patterns):
+        config = json.loads((sweep / str(job) / "checkpoint" / "config.json").read_text())
+        assert config["model"]["attention"]["pattern"] == pattern

@@ -47,13 +47,14 @@ def inputs(chr20, shared_data, tmp_path_factory):
                     lines.append("\t".join([name, str(pos - start), *fields[2:]]))
     assert all(kept.values())
     (tmp / "calls.vcf").write_text("".join(lines))
+    (tmp / "empty.vcf").write_text("".join(line for line in lines if line.startswith("#")))
     torch_model = GenomicModel(ModelConfig(head="mlm", d_model=32, num_layers=1, num_heads=2, context_length=256,
                                            attention=AttentionConfig(block_size=32, backend="torch")))
     save_model(torch_model, tmp / "ckpt")
     config = {"fasta": str(fasta), "checkpoint": str(tmp / "ckpt"), "outdir": "results",
               "track": {"enabled": True, "bin_size": 1, "stride": 224, "batch_size": 16, "device": "cpu",
                         "extra": "--no-rc-average"},
-              "vcfs": {"calls": str(tmp / "calls.vcf")},
+              "vcfs": {"calls": str(tmp / "calls.vcf"), "empty": str(tmp / "empty.vcf")},
               "vep": {"device": "cpu", "extra": "--no-rc-average"}}
     (tmp / "config.yaml").write_text(yaml.safe_dump(config))
     return tmp, fasta, kept
@@ -83,6 +84,8 @@ def test_workflow_end_to_end_and_resume(inputs):
     assert [r.chrom for r in records] == ["20a"] * kept["20a"] + ["20b"] * kept["20b"]
     assert all(r.info["GS_FLAG"] for r in records)
     assert (results / "vep" / "calls.vcf.gz.tbi").is_file()
+    with pysam.VariantFile(str(results / "vep" / "empty.vcf.gz")) as vcf:  # a VCF without records
+        assert "GS_LLR" in vcf.header.info and not list(vcf)
 
     # resume after a run stopped before one shard and the gather: only those run again
     kept_shard = results / "shards" / "track" / "20a.bw"

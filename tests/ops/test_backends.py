@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from genosparse.attention import (bigbird_layout, dense_layout, dilated_window_layout, sliding_window_layout,
-                                  sparse_attention)
+from genosparse.attention import (bigbird_layout, dense_layout, dilated_window_layout, fixed_layout,
+                                  sliding_window_layout, sparse_attention)
 from genosparse.errors import LayoutError
 
 LAYOUTS = {
@@ -16,6 +16,8 @@ LAYOUTS = {
     "dilated": lambda L, H: dilated_window_layout(L, H, dilations=[1, 2, 3][:H], block_size=16),
     "dilated_global": lambda L, H: dilated_window_layout(L, H, dilations=[2], num_global_blocks=2, block_size=16),
     "dense": lambda L, H: dense_layout(L, H, block_size=16),
+    "fixed_causal": lambda L, H: fixed_layout(L, H, stride=3, num_summary_blocks=1, causal=True, block_size=16),
+    "strided": lambda L, H: fixed_layout(L, H, stride=2, variant="strided", block_size=16),
 }
 
 

@@ -53,6 +53,19 @@ CASES = {
     "masked_rows_fp32": dict(layout="window", dtype="float32", L=120, B=2, H=2, D=16, block=16, kpm="masked_rows"),
     "masked_rows_fp16_split": dict(layout="bigbird", dtype="float16", L=120, B=2, H=2, D=16, block=16,
                                    kpm="masked_rows", split=3),
+    "fixed_causal_fp16": dict(layout="fixed_causal", dtype="float16", L=150, B=2, H=2, D=16, block=16,
+                              kpm="random"),
+    "fixed_causal_fp32_split_lse_grad": dict(layout="fixed_causal", dtype="float32", L=181, B=2, H=2, D=32,
+                                             block=16, split=3, lse_grad=True),
+    "strided_fp32": dict(layout="strided", dtype="float32", L=190, B=2, H=2, D=16, block=32, kpm="random"),
+}
+# Input-dependent patterns run whole (their layout builders and the kernels) against the dense
+# definitions of tests/ops/pattern_reference.py: name -> (pattern, dtype, padded).
+DYNAMIC_CASES = {
+    "learned_fp32_padded": ("learned", "float32", True),
+    "learned_fp16": ("learned", "float16", False),
+    "lsh_fp32_padded": ("lsh", "float32", True),
+    "lsh_fp16": ("lsh", "float16", False),
 }
 FIELDS = ("out", "lse", "dq", "dk", "dv")
 
@@ -71,7 +84,7 @@ def _run_in_interpreter(names: list[str]) -> dict:
 @pytest.fixture(scope="module")
 def results() -> dict:
     """Results of every case plus the op and error checks, from two child processes."""
-    names = list(CASES) + ["custom_op", "errors"]
+    names = list(CASES) + list(DYNAMIC_CASES) + ["custom_op", "errors"]
     groups = [names[0::2], names[1::2]]
     with ThreadPoolExecutor(len(groups)) as pool:
         merged: dict = {}
@@ -90,6 +103,21 @@ def test_kernels_match_reference(results, name):
         assert ours <= 2 * base + 1e-6, f"{name}: {field} error {ours:.3g} vs plain {CASES[name]['dtype']} {base:.3g}"
     if CASES[name].get("split"):
         assert res["split_rows"] > 0 and res["split_cols"] > 0, "forced split did not split any row and column"
+
+
+DYNAMIC_TOLERANCE = {"float32": 1e-5, "float16": 5e-3}
+"""Largest error against the fp64 definition (outputs and gradients are O(1))."""
+
+
+@pytest.mark.parametrize("name", list(DYNAMIC_CASES))
+def test_dynamic_patterns_match_definition(results, name):
+    """Learned routing and LSH through the Triton kernels: output and dq, dk, dv (and the router's
+    gradient) against the dense definitions."""
+    res = results[name]
+    assert res["finite"]
+    tolerance = DYNAMIC_TOLERANCE[DYNAMIC_CASES[name][1]]
+    for field, error in res["errors"].items():
+        assert error <= tolerance, f"{name}: {field} error {error:.3g}"
 
 
 @pytest.mark.parametrize("name", [n for n, c in CASES.items() if c.get("kpm") == "masked_rows"])
@@ -147,7 +175,7 @@ def _poison_empty() -> None:
 
 
 def _layout(case: dict):
-    from genosparse.attention import (bigbird_layout, dense_layout, dilated_window_layout,
+    from genosparse.attention import (bigbird_layout, dense_layout, dilated_window_layout, fixed_layout,
                                       sliding_window_layout)
 
     L, H, bs = case["L"], case["H"], case["block"]
@@ -157,6 +185,8 @@ def _layout(case: dict):
         "dilated": lambda: dilated_window_layout(L, H, dilations=[1, 2, 3][:H], block_size=bs),
         "dilated_global": lambda: dilated_window_layout(L, H, dilations=[2], num_global_blocks=2, block_size=bs),
         "dense": lambda: dense_layout(L, H, block_size=bs),
+        "fixed_causal": lambda: fixed_layout(L, H, stride=3, num_summary_blocks=1, causal=True, block_size=bs),
+        "strided": lambda: fixed_layout(L, H, stride=2, variant="strided", block_size=bs),
     }[case["layout"]]()
 
 
@@ -266,6 +296,43 @@ def _check_case(name: str) -> dict:
     return res
 
 
+def _check_dynamic(name: str) -> dict:
+    import torch
+    from pattern_reference import lsh_reference, routed_reference
+
+    from genosparse.attention import AttentionConfig, LSHAttention, RoutedAttention
+
+    pattern, dtype_name, padded = DYNAMIC_CASES[name]
+    dtype = getattr(torch, dtype_name)
+    B, H, L, D = 2, 2, 150, 16
+    torch.manual_seed(sum(map(ord, name)))
+    cfg = AttentionConfig(pattern=pattern, backend="triton", block_size=16, num_selected_blocks=2, num_hashes=2,
+                          num_buckets=6)
+    core = (RoutedAttention if pattern == "learned" else LSHAttention)(cfg, num_heads=H, head_dim=D).to(dtype)
+    params = [p for p in core.parameters()]
+    with torch.no_grad():
+        for p in params:
+            p.add_(0.3 * torch.randn_like(p))
+    kpm = None
+    if padded:
+        kpm = torch.zeros(B, L, dtype=torch.bool)
+        kpm[1, L - 40:] = True
+    inputs = [torch.randn(B, H, L, D).to(dtype).requires_grad_() for _ in range(3)]
+    out = core(*inputs, kpm)
+    rows = torch.ones(B, H, L, dtype=torch.bool) if kpm is None else ~kpm[:, None, :].expand(B, H, L)
+    grad = torch.randn(B, H, L, D).to(dtype) * rows[..., None]
+    ours = torch.autograd.grad(out, [*inputs, *params], grad)
+    core64 = core.double()
+    ref_in = [t.detach().double().requires_grad_() for t in inputs]
+    ref = (routed_reference if pattern == "learned" else lsh_reference)(core64, *ref_in, kpm)
+    theirs = torch.autograd.grad(ref, [*ref_in, *core64.parameters()], grad.double())
+    names = ["out", "dq", "dk", "dv", *(f"d{n}" for n, _ in core.named_parameters())]
+    errors = [(out.double() - ref)[rows].abs().max().item()]
+    errors += [(a.double() - b).abs().max().item() for a, b in zip(ours, theirs)]
+    finite = bool(torch.isfinite(out).all() and all(torch.isfinite(g).all() for g in ours))
+    return {"errors": dict(zip(names, errors)), "finite": finite}
+
+
 def _check_custom_op() -> dict:
     import torch
 
@@ -277,7 +344,7 @@ def _check_custom_op() -> dict:
     q, k, v = (torch.randn(1, 2, 70, 16, generator=g, requires_grad=True) for _ in range(3))
     kpm = torch.rand(1, 70, generator=g) < 0.2
     args = (q, k, v, layout.kv_indptr, layout.kv_indices, layout.q_indptr, layout.q_indices, kpm,
-            layout.block_size, layout.token_window, 0.25)
+            layout.block_size, layout.token_window, layout.causal, 0.25)
     try:
         torch.library.opcheck(torch.ops.genosparse.block_sparse_attention.default, args)
         status = "ok"
@@ -318,7 +385,8 @@ def _main(names: list[str]) -> None:
     _interpreter_numpy_fix()
     _poison_empty()
     checks = {"custom_op": _check_custom_op, "errors": _check_errors}
-    results = {name: checks[name]() if name in checks else _check_case(name) for name in names}
+    results = {name: checks[name]() if name in checks else _check_dynamic(name) if name in DYNAMIC_CASES
+               else _check_case(name) for name in names}
     print(json.dumps(results))
 
 

@@ -1,8 +1,9 @@
 """Scatter and gather helpers of the genosparse Snakemake workflow (``workflows/Snakefile``).
 
 ``split-vcf VCF FASTA OUTDIR``: one bgzipped VCF per contig (records in input order) and
-``contigs.txt`` (contigs in order of first appearance), written to a temporary folder renamed
-onto OUTDIR. ``gather-vcf OUT SHARD...``: concatenate per-contig VCFs (header of the first) into
+``contigs.txt`` (the shard names: contigs in order of first appearance), written to a temporary
+folder renamed onto OUTDIR. A VCF without records gives one header-only shard,
+:data:`NO_RECORDS`, so the gathered output is a valid (annotated, empty) VCF too. ``gather-vcf OUT SHARD...``: concatenate per-contig VCFs (header of the first) into
 one bgzipped VCF, tabix-indexed when the shards are. ``gather-bigwig FASTA OUT SHARD...``: merge
 per-contig bigWigs into one whose chromosome sizes are the FASTA's. Every output is atomic.
 """
@@ -27,6 +28,9 @@ from genosparse.genome.variants import open_vcf, quiet_htslib
 from genosparse.scoring.track_writers import write_track
 from genosparse.scoring.tracks import TrackSegment
 
+NO_RECORDS = "no_records"
+"""Shard name of a VCF that has a header but no records."""
+
 SLICE = 10_000_000
 """Bases of a shard read at a time when gathering bigWigs."""
 
@@ -47,6 +51,10 @@ def split_vcf(vcf: Path, fasta: Path, outdir: Path) -> None:
                     record.translate(writers[record.chrom].header)
                     writers[record.chrom].write(record)
             finally:
+                if not writers:
+                    with quiet_htslib():
+                        writers[NO_RECORDS] = pysam.VariantFile(str(tmp / f"{NO_RECORDS}.vcf.gz"), "wz",
+                                                                header=source.header)
                 for writer in writers.values():
                     writer.close()
         (tmp / "contigs.txt").write_text("".join(f"{c}\n" for c in writers))
