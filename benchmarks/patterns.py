@@ -57,8 +57,9 @@ def learned_rows(q, k, v, grad_out, flex) -> list[dict]:
                           num_selected_blocks=8)
     core = RoutedAttention(cfg, HEADS, q.shape[-1]).to(q.device, q.dtype)
     with torch.no_grad():
-        kc, _, valid = core.pooled(k, v, torch.ones(1, q.shape[2], dtype=torch.bool, device=q.device))
-        layout = core.routing_layout(q, kc, valid)
+        valid = torch.ones(1, q.shape[2], dtype=torch.bool, device=q.device)
+        kc, _, block_valid = core.pooled(k, v, valid)
+        layout = core.routing_layout(q, kc, block_valid, valid)
     rows = [dict(measure(lambda q, k, v: core(q, k, v), q, k, v, grad_out, flops(layout, q.shape[-1])),
                  method="genosparse whole module (routing + layout + kernels + compressed)")]
     return rows + static_rows("learned", layout, q, k, v, grad_out, flex)

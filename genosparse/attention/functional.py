@@ -69,11 +69,23 @@ def _check_inputs(q, k, v, layout: BlockLayout, key_padding_mask) -> None:
                           f"has L={length}, H={heads}; build the layout for the input's length and heads")
     if q.shape[-1] == 0:
         raise LayoutError("q, k, v have head dimension D=0")
-    if key_padding_mask is not None and (not isinstance(key_padding_mask, torch.Tensor)
-                                         or key_padding_mask.shape != (batch, length)
-                                         or key_padding_mask.dtype != torch.bool):
+    check_key_padding_mask(key_padding_mask, batch, length)
+
+
+def check_key_padding_mask(key_padding_mask: torch.Tensor | None, batch: int, length: int) -> None:
+    """Check that a key padding mask is None or a bool ``(batch, length)`` tensor.
+
+    Raises:
+        LayoutError: naming the expected and the given dtype and shape.
+    """
+    if key_padding_mask is None:
+        return
+    if (not isinstance(key_padding_mask, torch.Tensor) or key_padding_mask.shape != (batch, length)
+            or key_padding_mask.dtype != torch.bool):
+        given = (f"{key_padding_mask.dtype} {tuple(key_padding_mask.shape)}" if isinstance(key_padding_mask, torch.Tensor)
+                 else type(key_padding_mask).__name__)
         raise LayoutError(f"key_padding_mask must be a bool tensor of shape (B, L) = ({batch}, {length}), "
-                          f"got {key_padding_mask.dtype} {tuple(key_padding_mask.shape)}")
+                          f"got {given}")
 
 
 def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: BlockLayout, *,

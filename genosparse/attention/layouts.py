@@ -468,9 +468,11 @@ def fixed_layout(seq_len: int, num_heads: int, *, stride: int = 16, num_summary_
     n = _check_sizes(seq_len, num_heads, block_size)
     if variant not in FIXED_VARIANTS:
         raise LayoutError(f"variant must be one of {FIXED_VARIANTS}, got {variant!r}")
-    if not isinstance(stride, int) or stride < 1:
+    if not isinstance(causal, bool):
+        raise LayoutError(f"causal must be True or False, got {causal!r}")
+    if not isinstance(stride, int) or isinstance(stride, bool) or stride < 1:
         raise LayoutError(f"stride must be a positive number of blocks, got {stride!r}")
-    if variant == "fixed" and not 1 <= num_summary_blocks <= stride:
+    if variant == "fixed" and (not isinstance(num_summary_blocks, int) or not 1 <= num_summary_blocks <= stride):
         raise LayoutError(f"num_summary_blocks must be in [1, stride={stride}], got {num_summary_blocks}")
     rows = torch.arange(n, device=device, dtype=torch.int32)[:, None]
     if variant == "fixed":
@@ -509,6 +511,9 @@ def selected_blocks_layout(seq_len: int, selected: torch.Tensor, *, num_window_b
         LayoutError: on a shape that does not match ``seq_len``, ids out of range or an even window.
     """
     n = num_blocks(seq_len, block_size)
+    if not isinstance(selected, torch.Tensor) or selected.dtype not in (torch.int32, torch.int64):
+        raise LayoutError(f"selected must be an int32 or int64 tensor of key-block ids, got "
+                          f"{getattr(selected, 'dtype', type(selected).__name__)}")
     if selected.dim() != 3 or selected.shape[1] != n:
         raise LayoutError(f"selected must be (H, {n}, k) key-block ids for seq_len={seq_len}, block_size={block_size}; "
                           f"got {tuple(selected.shape)}")

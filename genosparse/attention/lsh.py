@@ -18,7 +18,7 @@ Per head and hash round ``r``:
 Differences from the paper: queries and keys have their own projections (no shared-QK), so
 both are hashed and sorted; chunks are not restricted to equal buckets (as in the Hugging Face
 and trax implementations); the rotations are drawn once per layer from ``seed + layer_index``,
-so a layer attends identically in training and evaluation. Gradients reach q, k and v through
+so a layer attends identically in training and evaluation, and saved with the model. Gradients reach q, k and v through
 the kernels, including through the log-sum-exp weights of step 3; hashing passes none.
 """
 
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genosparse.attention.functional import sparse_attention
+from genosparse.attention.functional import check_key_padding_mask, sparse_attention
 from genosparse.attention.layouts import BlockLayout, chunked_layout
 from genosparse.attention.patterns import AttentionConfig
 
@@ -52,7 +52,7 @@ class LSHAttention(nn.Module):
         self.config = config
         generator = torch.Generator().manual_seed(config.seed + layer_index)
         rotations = torch.randn(config.num_hashes, head_dim, config.num_buckets // 2, generator=generator)
-        self.register_buffer("rotations", rotations, persistent=False)
+        self.register_buffer("rotations", rotations)  # saved with the model: hashing survives RNG changes
         self._layouts: dict[tuple[int, str], BlockLayout] = {}
 
     def buckets(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -82,6 +82,7 @@ class LSHAttention(nn.Module):
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                 key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         batch, heads, length, dim = q.shape
+        check_key_padding_mask(key_padding_mask, batch, length)
         rounds = self.config.num_hashes
         valid = torch.ones(batch, length, dtype=torch.bool, device=q.device) if key_padding_mask is None \
             else ~key_padding_mask

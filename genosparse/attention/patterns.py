@@ -82,14 +82,16 @@ class AttentionConfig:
         self.dilations = dilations
         if self.variant not in FIXED_VARIANTS:
             raise ConfigError(f"attention.variant must be one of {', '.join(FIXED_VARIANTS)}, got {self.variant!r}")
-        if self.num_summary_blocks > self.stride:
+        if self.pattern == "fixed" and self.variant == "fixed" and self.num_summary_blocks > self.stride:
             raise ConfigError(f"attention.num_summary_blocks ({self.num_summary_blocks}) must not exceed "
                               f"attention.stride ({self.stride} blocks)")
-        if self.num_buckets % 2:
+        if self.pattern == "lsh" and self.num_buckets % 2:
             raise ConfigError(f"attention.num_buckets must be even (angular LSH hashes to the argmax of [xR, -xR]), "
                               f"got {self.num_buckets}")
         if not isinstance(self.causal, bool):
             raise ConfigError(f"attention.causal must be true or false, got {self.causal!r}")
+        if self.causal and self.pattern != "fixed":
+            raise ConfigError(f"attention.causal is supported by the fixed pattern only, not {self.pattern!r}")
 
 
 def _bigbird(cfg: AttentionConfig, seq_len: int, num_heads: int, layer: int, device) -> BlockLayout:

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genosparse.attention.functional import sparse_attention
+from genosparse.attention.functional import check_key_padding_mask, sparse_attention
 from genosparse.attention.layouts import BlockLayout, num_blocks, selected_blocks_layout
 from genosparse.attention.patterns import AttentionConfig
 
@@ -75,25 +75,32 @@ class RoutedAttention(nn.Module):
         return self.router(pool(k)), pool(v), count[:, 0, :, 0] > 0
 
     @torch.no_grad()
-    def selected_blocks(self, q: torch.Tensor, kc: torch.Tensor, block_valid: torch.Tensor) -> torch.Tensor:
-        """``(B, H, nQ, k)`` int64 key blocks with the highest routing scores for each query block."""
+    def selected_blocks(self, q: torch.Tensor, kc: torch.Tensor, block_valid: torch.Tensor,
+                        query_valid: torch.Tensor) -> torch.Tensor:
+        """``(B, H, nQ, k)`` int64 key blocks with the highest routing scores for each query block.
+
+        The routing query of a block is the mean of its ``query_valid`` ``(B, L)`` positions, so
+        padding never changes which blocks the real tokens attend.
+        """
         batch, heads, length, dim = q.shape
         bs = self.config.block_size
         n = kc.shape[2]
         count = min(self.config.num_selected_blocks, n)
         acc = torch.promote_types(q.dtype, torch.float32)
-        real = F.pad(torch.ones(length, device=q.device, dtype=acc), (0, n * bs - length)).view(n, bs)
-        qc = F.pad(q.to(acc), (0, 0, 0, n * bs - length)).view(batch, heads, n, bs, dim).sum(3) / real.sum(1)[:, None]
+        weight = F.pad(query_valid, (0, n * bs - length)).to(acc).view(batch, 1, n, bs, 1)
+        qc = ((F.pad(q.to(acc), (0, 0, 0, n * bs - length)).view(batch, heads, n, bs, dim) * weight).sum(3)
+              / weight.sum(3).clamp_min(1))
         kc = kc.to(acc) / math.sqrt(dim)
         masked = torch.where(block_valid, 0.0, float("-inf"))[:, None, None, :]
         parts = [(torch.matmul(qc[:, :, r:r + ROUTING_ROWS_PER_CHUNK], kc.transpose(-1, -2)) + masked)
                  .topk(count, dim=-1).indices for r in range(0, n, ROUTING_ROWS_PER_CHUNK)]
         return torch.cat(parts, dim=2)
 
-    def routing_layout(self, q: torch.Tensor, kc: torch.Tensor, block_valid: torch.Tensor) -> BlockLayout:
+    def routing_layout(self, q: torch.Tensor, kc: torch.Tensor, block_valid: torch.Tensor,
+                       query_valid: torch.Tensor) -> BlockLayout:
         """The layout of this input: ``B * H`` "heads", batch element ``b`` owning heads ``b*H .. b*H + H - 1``."""
         batch, heads, length, _ = q.shape
-        selected = self.selected_blocks(q, kc, block_valid)
+        selected = self.selected_blocks(q, kc, block_valid, query_valid)
         return selected_blocks_layout(length, selected.reshape(batch * heads, *selected.shape[2:]),
                                       num_window_blocks=self.config.num_window_blocks,
                                       block_size=self.config.block_size)
@@ -101,10 +108,11 @@ class RoutedAttention(nn.Module):
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                 key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         batch, heads, length, dim = q.shape
+        check_key_padding_mask(key_padding_mask, batch, length)
         key_valid = torch.ones(batch, length, dtype=torch.bool, device=q.device) if key_padding_mask is None \
             else ~key_padding_mask
         kc, vc, block_valid = self.pooled(k, v, key_valid)
-        layout = self.routing_layout(q, kc, block_valid)
+        layout = self.routing_layout(q, kc, block_valid, key_valid)  # padding positions are padding queries too
         backend = self.config.backend
         if key_padding_mask is None or batch == 1:  # one call: batch folded into the layout's heads
             flat = (t.reshape(1, batch * heads, length, dim) for t in (q, k, v))

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from genosparse.cli.common import run_command
 from genosparse.errors import GenosparseError
+from genosparse.tasks.curves import plot_training_curves
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.Trainer]:
@@ -28,16 +29,21 @@ def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
-    """Train, export the model to ``cfg.checkpoint_dir`` and return the final validation metrics."""
+    """Train, export the model to ``cfg.checkpoint_dir``, plot ``training_curves.png`` and return the
+    final validation metrics."""
     L.seed_everything(cfg.seed, workers=True)
     task, datamodule, trainer = build(cfg)
-    trainer.fit(task, datamodule=datamodule)
+    trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {}
     if cfg.final_validation and not trainer.fast_dev_run:
         metrics = {k: float(v) for k, v in trainer.validate(task, datamodule=datamodule, verbose=False)[0].items()}
     checkpoint = task.export(cfg.checkpoint_dir)
     print(f"checkpoint: {checkpoint}")
-    print(f"logs:       {Path(cfg.output_dir) / 'logs'}")
+    logs = Path(cfg.output_dir) / "logs"
+    print(f"logs:       {logs}")
+    curves = Path(cfg.output_dir) / "training_curves.png"
+    if (logs / "metrics.csv").is_file() and plot_training_curves(logs / "metrics.csv", curves):
+        print(f"curves:     {curves}")
     for name, value in metrics.items():
         print(f"{name:<14}{value:.4f}")
     return metrics

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from genosparse.attention.module import SparseSelfAttention
 from genosparse.models.config import ModelConfig
@@ -31,11 +32,13 @@ class Backbone(nn.Module):
     """Token ids ``(B, L)`` int64 -> hidden states ``(B, L, d_model)``.
 
     Positions come from the rotary embedding inside each attention layer, so the backbone
-    takes any length; ``[PAD]`` tokens are masked as keys.
+    takes any length; ``[PAD]`` tokens are masked as keys. With ``cfg.activation_checkpointing``
+    each block is recomputed in the backward pass while training.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
+        self.checkpointing = cfg.activation_checkpointing
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.num_layers))
         self.norm = nn.LayerNorm(cfg.d_model)
@@ -45,7 +48,10 @@ class Backbone(nn.Module):
         key_padding_mask = padding if bool(padding.any()) else None
         x = self.embed(tokens)
         for block in self.blocks:
-            x = block(x, key_padding_mask)
+            if self.checkpointing and self.training and torch.is_grad_enabled():
+                x = checkpoint(block, x, key_padding_mask, use_reentrant=False)
+            else:
+                x = block(x, key_padding_mask)
         return self.norm(x)
 
 

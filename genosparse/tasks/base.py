@@ -11,8 +11,9 @@ from typing import Any, Callable
 import lightning as L
 import torch
 
+from genosparse.errors import ConfigError
 from genosparse.models.backbone import GenomicModel
-from genosparse.models.checkpoint import save_model
+from genosparse.models.checkpoint import load_model, save_model
 from genosparse.models.config import ModelConfig
 
 OptimizerFactory = Callable[[Any], torch.optim.Optimizer]
@@ -26,12 +27,17 @@ class GenomicTask(L.LightningModule):
             to the task's.
         optimizer: ``params -> Optimizer`` (a Hydra ``_partial_`` works); default AdamW, lr 1e-3.
         warmup_steps: linear learning-rate warm-up steps, then constant.
+        init_from: optional checkpoint folder (e.g. a pretrained MLM) whose backbone initialises
+            this model's; the backbone architecture (``d_model``, layers, heads, attention pattern)
+            must match, the head and context length need not.
+    Raises:
+        ConfigError: an ``init_from`` checkpoint whose backbone does not match.
     """
 
     head: str = ""
 
     def __init__(self, model: ModelConfig | dict, optimizer: OptimizerFactory | None = None,
-                 warmup_steps: int = 0) -> None:
+                 warmup_steps: int = 0, init_from: str | os.PathLike | None = None) -> None:
         super().__init__()
         config = (dataclasses.replace(model, head=self.head) if isinstance(model, ModelConfig)
                   else ModelConfig(**dict(model, head=self.head)))
@@ -39,6 +45,16 @@ class GenomicTask(L.LightningModule):
         self.model = GenomicModel(config)
         self.optimizer_factory = optimizer or functools.partial(torch.optim.AdamW, lr=1e-3, weight_decay=0.01)
         self.warmup_steps = warmup_steps
+        if init_from:
+            self._init_backbone(init_from)
+
+    def _init_backbone(self, path: str | os.PathLike) -> None:
+        pretrained = load_model(path)
+        try:
+            self.model.backbone.load_state_dict(pretrained.backbone.state_dict())
+        except RuntimeError as err:
+            raise ConfigError(f"init_from={path}: its backbone does not match this model's config ({err}); set "
+                              "the model options to the checkpoint's (see its config.json)") from err
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())

@@ -20,13 +20,16 @@ class PromoterTask(GenomicTask):
     Args:
         rc_average: average the logits of each sequence and its reverse complement in
             validation, test and prediction.
+        init_from: a pretrained checkpoint (e.g. ``genosparse train experiment=pretrain``) whose
+            backbone initialises this model's.
         (others: see :class:`GenomicTask`)
     """
 
     head = "classification"
 
-    def __init__(self, model, optimizer=None, warmup_steps: int = 0, rc_average: bool = True) -> None:
-        super().__init__(model, optimizer, warmup_steps)
+    def __init__(self, model, optimizer=None, warmup_steps: int = 0, rc_average: bool = True,
+                 init_from: str | None = None) -> None:
+        super().__init__(model, optimizer, warmup_steps, init_from)
         self.rc_average = rc_average
         metrics = MetricCollection({"accuracy": BinaryAccuracy(), "f1": BinaryF1Score(),
                                     "mcc": BinaryMatthewsCorrCoef(), "auroc": BinaryAUROC()})

@@ -56,7 +56,7 @@ class VariantEffectTask(GenomicTask):
     def __init__(self, model, optimizer=None, warmup_steps: int = 0, label_type: str = "binary",
                  head_hidden: int | None = None, head_dropout: float = 0.1, rc_average: bool = True,
                  init_from: str | None = None) -> None:
-        super().__init__(model, optimizer, warmup_steps)
+        super().__init__(model, optimizer, warmup_steps, init_from)
         if label_type not in LABEL_TYPES:
             raise ConfigError(f"unknown label_type {label_type!r}; choose one of {', '.join(LABEL_TYPES)}")
         self.label_type, self.rc_average = label_type, rc_average
@@ -65,8 +65,6 @@ class VariantEffectTask(GenomicTask):
         width = self.model.config.d_model
         self.effect_head = nn.Sequential(nn.Linear(3 * width, self.head_config["head_hidden"]), nn.GELU(),
                                          nn.Dropout(head_dropout), nn.Linear(self.head_config["head_hidden"], 1))
-        if init_from:
-            self._init_backbone(init_from)
         if label_type == "binary":
             metrics = MetricCollection({"auroc": BinaryAUROC(), "accuracy": BinaryAccuracy()})
         else:
@@ -74,14 +72,6 @@ class VariantEffectTask(GenomicTask):
                                         "mse": MeanSquaredError()})
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
-
-    def _init_backbone(self, path: str) -> None:
-        pretrained = load_model(path)
-        try:
-            self.model.backbone.load_state_dict(pretrained.backbone.state_dict())
-        except RuntimeError as err:
-            raise ConfigError(f"init_from={path}: its backbone does not match this model's config ({err}); set "
-                              "the model options to the checkpoint's (see its config.json)") from err
 
     def forward(self, ref: torch.Tensor, alt: torch.Tensor, focus: torch.Tensor) -> torch.Tensor:
         """Outputs ``(B,)`` (logits or values).

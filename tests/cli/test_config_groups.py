@@ -28,7 +28,7 @@ def test_group_option_instantiates(group, option, tmp_path, shared_data):
     overrides = [f"{group}={option}", f"data_dir={shared_data}"]
     if (group, option) in (("data", "promoters"), ("task", "promoter")):
         overrides += ["data=promoters", "task=promoter"]
-    if group == "trainer" and option == "gpu":
+    if (group, option) in (("trainer", "gpu"), ("experiment", "pretrain")):
         overrides.append("trainer.accelerator=cpu")  # the CI machine has no GPU; the rest of the config is used
         overrides.append("trainer.precision=bf16-mixed")
     with initialize_config_module("genosparse.conf", version_base="1.3"):

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from genosparse.sequence.labeled import read_labeled_tsv
+from genosparse.tasks.curves import read_metric_series
 
 
 def genosparse(*args, cwd):
@@ -38,9 +39,14 @@ def test_mlm_train_then_score_a_region_of_chr20(tmp_path, chr20):
 
 def test_promoter_train_then_score_short_records(tmp_path, shared_data):
     run = tmp_path / "run"
-    train = genosparse("train", "experiment=promoter", f"data_dir={shared_data}", "trainer.fast_dev_run=true",
+    train = genosparse("train", "experiment=promoter", f"data_dir={shared_data}", "trainer.max_steps=4",
+                       "trainer.val_check_interval=2", "trainer.limit_val_batches=2", "trainer.log_every_n_steps=1",
                        f"hydra.run.dir={run}", cwd=tmp_path)
     assert train.returncode == 0, train.stderr[-3000:]
+    series = read_metric_series(run / "logs" / "metrics.csv")  # training curves: logged, plotted as a PNG
+    assert len(series["train/loss"][0]) == 4 and len(series["val/loss"][0]) >= 2 and "val/mcc" in series
+    assert (run / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"curves:     {run / 'training_curves.png'}" in train.stdout
     val = read_labeled_tsv(shared_data / "promoters" / "prom_core_val.tsv")
     fasta = tmp_path / "promoters.fa"
     fasta.write_text("".join(f">seq{i}\n{s}\n" for i, s in enumerate(val.sequences[:20])))

@@ -97,3 +97,32 @@ def test_workflow_end_to_end_and_resume(inputs):
     assert kept_shard.stat().st_mtime_ns == mtime
     assert (results / "shards" / "track" / "20b.bw").is_file() and (results / "track.bw").is_file()
     assert not list(results.rglob(".*.part"))
+
+
+def test_split_vcf_keeps_odd_contig_names_inside_the_shard_folder(inputs, tmp_path):
+    """Contig names with '/' or '..' are percent-encoded into shard names; gathering gives the records back."""
+    tmp, fasta, _ = inputs
+    header = [line for line in (tmp / "calls.vcf").read_text().splitlines(keepends=True) if line.startswith("#")]
+    records = [f"{contig}\t{pos}\t.\tA\tG\t.\t.\t.\n" for contig, pos in (("../escaped", 10), ("a/b", 20), ("..", 5))]
+    if len(header[-1].split("\t")) > 8:  # the call set has sample columns: give each record an empty sample
+        records = [r.rstrip("\n") + "\tGT\t0/1\n" for r in records]
+    vcf = tmp_path / "odd.vcf"
+    vcf.write_text("".join(header + records))
+    work = tmp_path / "deep" / "x"
+    work.mkdir(parents=True)
+    script = ROOT / "workflows" / "scripts" / "shards.py"
+    split = subprocess.run([sys.executable, str(script), "split-vcf", str(vcf), str(fasta), "out"], cwd=work,
+                           capture_output=True, text=True, timeout=120)
+    assert split.returncode == 0, split.stderr
+    assert sorted(p.name for p in (tmp_path / "deep").rglob("*") if p.is_file()) == sorted(
+        ["%2E%2E.vcf.gz", "..%2Fescaped.vcf.gz", "a%2Fb.vcf.gz", "contigs.txt"])
+    names = (work / "out" / "contigs.txt").read_text().split()
+    assert names == ["..%2Fescaped", "a%2Fb", "%2E%2E"]
+    gather = subprocess.run([sys.executable, str(script), "gather-vcf", "all.vcf.gz",
+                             *(f"out/{n}.vcf.gz" for n in names)], cwd=work, capture_output=True, text=True, timeout=120)
+    assert gather.returncode == 0, gather.stderr
+    with pysam.VariantFile(str(work / "all.vcf.gz")) as gathered:
+        assert [(r.chrom, r.pos) for r in gathered] == [("../escaped", 10), ("a/b", 20), ("..", 5)]
+    directory = subprocess.run([sys.executable, str(script), "gather-vcf", "out", f"out/{names[0]}.vcf.gz"], cwd=work,
+                               capture_output=True, text=True, timeout=120)
+    assert directory.returncode == 2 and "is a directory" in directory.stderr

@@ -178,3 +178,28 @@ def test_every_pattern_trains_and_round_trips(pattern, tmp_path):
     save_model(model.eval(), tmp_path / "ckpt")
     restored = load_model(tmp_path / "ckpt").eval()
     assert torch.equal(model(tokens), restored(tokens))
+
+
+@pytest.mark.parametrize("pattern", ["bigbird", "learned"])
+def test_activation_checkpointing_gives_the_same_gradients(pattern):
+    torch.manual_seed(0)
+    cfg = _config("mlm")
+    cfg.attention.pattern = pattern
+    plain = GenomicModel(cfg).train()
+    cfg.activation_checkpointing = True
+    checkpointed = GenomicModel(cfg).train()
+    checkpointed.load_state_dict(plain.state_dict())
+    tokens = _tokens(2, 80, seed=4)
+    grads, calls = [], []
+    for model in (plain, checkpointed):
+        count = [0]
+        for block in model.backbone.blocks:
+            block.register_forward_pre_hook(lambda *_, count=count: count.__setitem__(0, count[0] + 1))
+        model(tokens).square().mean().backward()
+        grads.append({n: p.grad for n, p in model.named_parameters()})
+        calls.append(count[0])
+    assert calls == [2, 4]  # two blocks; checkpointing runs each again in the backward
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-5, atol=1e-6, msg=name)
+    with pytest.raises(ConfigError, match="activation_checkpointing"):
+        ModelConfig(activation_checkpointing="yes")

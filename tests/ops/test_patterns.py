@@ -6,7 +6,8 @@ import pytest
 import torch
 from pattern_reference import lsh_reference, routed_reference
 
-from genosparse.attention import AttentionConfig, LSHAttention, RoutedAttention, build_layout, fixed_layout
+from genosparse.attention import (AttentionConfig, LSHAttention, RoutedAttention, build_layout, fixed_layout,
+                                  selected_blocks_layout)
 from genosparse.errors import ConfigError, LayoutError
 
 
@@ -49,12 +50,47 @@ def test_fixed_layout_rejects_bad_parameters():
 
 
 @pytest.mark.parametrize("overrides,match", [
-    (dict(num_buckets=7), "even"), (dict(num_summary_blocks=5, stride=4), "num_summary_blocks"),
+    (dict(pattern="lsh", num_buckets=7), "even"), (dict(num_summary_blocks=5, stride=4), "num_summary_blocks"),
     (dict(variant="axial"), "variant"), (dict(num_hashes=0), "num_hashes"), (dict(causal="yes"), "causal"),
+    (dict(pattern="bigbird", causal=True), "fixed pattern only"),
 ])
 def test_config_validation(overrides, match):
     with pytest.raises(ConfigError, match=match):
-        AttentionConfig(pattern="fixed", **overrides)
+        AttentionConfig(**{"pattern": "fixed", **overrides})
+
+
+def test_bad_layout_arguments_raise_layout_error():
+    with pytest.raises(LayoutError, match="int32 or int64"):
+        selected_blocks_layout(40, torch.full((1, 3, 1), 1.7), block_size=16)
+    with pytest.raises(LayoutError, match="causal"):
+        fixed_layout(64, 1, causal="yes", block_size=16)
+    with pytest.raises(LayoutError, match="stride"):
+        fixed_layout(64, 1, stride=True, block_size=16)
+    core = LSHAttention(AttentionConfig(pattern="lsh", block_size=16), num_heads=1, head_dim=8)
+    q = torch.randn(2, 1, 40, 8)
+    for mask in (torch.zeros(2, 37, dtype=torch.bool), torch.zeros(1, 40, dtype=torch.bool), torch.zeros(2, 40)):
+        for pattern_core in (core, RoutedAttention(AttentionConfig(pattern="learned", block_size=16), 1, 8)):
+            with pytest.raises(LayoutError, match=r"key_padding_mask must be a bool tensor of shape \(B, L\) = \(2, 40\)"):
+                pattern_core(q, q, q, mask)
+
+
+@pytest.mark.parametrize("pattern", ["learned", "lsh"])
+def test_padding_changes_nothing_for_real_tokens(pattern):
+    """What sits at padded positions (queries, keys, values) never reaches the real tokens' outputs."""
+    torch.manual_seed(3)
+    cfg = AttentionConfig(pattern=pattern, backend="torch", block_size=8, num_window_blocks=1, num_selected_blocks=1,
+                          num_buckets=4)
+    core = (RoutedAttention if pattern == "learned" else LSHAttention)(cfg, num_heads=2, head_dim=8).double()
+    q, k, v = (t.detach() for t in _inputs(2, 2, 40, 8, seed=9))
+    padding = torch.zeros(2, 40, dtype=torch.bool)
+    padding[0, 30:] = True
+    out = core(q, k, v, padding)
+    noisy = [t.clone() for t in (q, k, v)]
+    for t in noisy:
+        t[0, :, 30:] = 100 * torch.randn_like(t[0, :, 30:])
+    changed = core(*noisy, padding)
+    torch.testing.assert_close(changed[:, :, :30], out[:, :, :30], rtol=0, atol=1e-12)
+    torch.testing.assert_close(changed[1], out[1], rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("pattern", ["learned", "lsh"])
@@ -111,10 +147,10 @@ def test_learned_layout_is_built_on_the_fly_per_input():
     core = RoutedAttention(cfg, num_heads=2, head_dim=8)
     q, k, v = (t.float().detach() for t in _inputs(2, 2, 160, 8, seed=1))
     kc, _, block_valid = core.pooled(k, v, torch.ones(2, 160, dtype=torch.bool))
-    layout = core.routing_layout(q, kc, block_valid)
+    layout = core.routing_layout(q, kc, block_valid, torch.ones(2, 160, dtype=torch.bool))
     assert layout.num_heads == 4 and layout.num_blocks == 10  # batch x heads
     assert (layout.row_degrees() <= 2 + 3).all() and (layout.row_degrees() >= 2).all()
-    other = core.routing_layout(q.flip(2), kc, block_valid)
+    other = core.routing_layout(q.flip(2), kc, block_valid, torch.ones(2, 160, dtype=torch.bool))
     assert not torch.equal(layout.to_block_mask(), other.to_block_mask())
 
 

@@ -1,7 +1,8 @@
 """Scatter and gather helpers of the genosparse Snakemake workflow (``workflows/Snakefile``).
 
 ``split-vcf VCF FASTA OUTDIR``: one bgzipped VCF per contig (records in input order) and
-``contigs.txt`` (the shard names: contigs in order of first appearance), written to a temporary
+``contigs.txt`` (the shard names: contigs in order of first appearance, percent-encoded when
+they hold characters unsafe in file names, such as ``/``), written to a temporary
 folder renamed onto OUTDIR. A VCF without records gives one header-only shard,
 :data:`NO_RECORDS`, so the gathered output is a valid (annotated, empty) VCF too. ``gather-vcf OUT SHARD...``: concatenate per-contig VCFs (header of the first) into
 one bgzipped VCF, tabix-indexed when the shards are. ``gather-bigwig FASTA OUT SHARD...``: merge
@@ -17,12 +18,14 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pysam
 import pyBigWig
 
 from genosparse.cli.common import run_command
+from genosparse.errors import VariantError
 from genosparse.genome import Genome
 from genosparse.genome.variants import open_vcf, quiet_htslib
 from genosparse.scoring.track_writers import write_track
@@ -33,6 +36,17 @@ NO_RECORDS = "no_records"
 
 SLICE = 10_000_000
 """Bases of a shard read at a time when gathering bigWigs."""
+
+
+def shard_name(contig: str) -> str:
+    """File-name-safe shard name of a contig (percent-encoded, so ``/`` cannot leave the shard folder)."""
+    return quote(contig, safe="") if contig not in (".", "..") else quote(contig.replace(".", "%2E"), safe="%")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def split_vcf(vcf: Path, fasta: Path, outdir: Path) -> None:
@@ -46,8 +60,8 @@ def split_vcf(vcf: Path, fasta: Path, outdir: Path) -> None:
                 for _, record in source.records():
                     if record.chrom not in writers:
                         with quiet_htslib():
-                            writers[record.chrom] = pysam.VariantFile(str(tmp / f"{record.chrom}.vcf.gz"), "wz",
-                                                                      header=source.header)
+                            writers[record.chrom] = pysam.VariantFile(str(tmp / f"{shard_name(record.chrom)}.vcf.gz"),
+                                                                      "wz", header=source.header)
                     record.translate(writers[record.chrom].header)
                     writers[record.chrom].write(record)
             finally:
@@ -57,7 +71,8 @@ def split_vcf(vcf: Path, fasta: Path, outdir: Path) -> None:
                                                                 header=source.header)
                 for writer in writers.values():
                     writer.close()
-        (tmp / "contigs.txt").write_text("".join(f"{c}\n" for c in writers))
+        (tmp / "contigs.txt").write_text("".join(f"{shard_name(c)}\n" for c in writers))
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700; the shard folder gets the usual permissions
         if outdir.exists():
             shutil.rmtree(outdir)
         os.replace(tmp, outdir)
@@ -67,6 +82,8 @@ def split_vcf(vcf: Path, fasta: Path, outdir: Path) -> None:
 
 def gather_vcf(out: Path, shards: list[Path]) -> None:
     """Concatenate ``shards`` (bgzipped VCFs with one header) into ``out`` (+ ``.tbi`` when all shards have one)."""
+    if out.is_dir():
+        raise VariantError(f"{out} is a directory; give the gathered VCF a file name such as {out / 'calls.vcf.gz'}")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -76,9 +93,13 @@ def gather_vcf(out: Path, shards: list[Path]) -> None:
         with quiet_htslib(), pysam.VariantFile(str(data), "wz", header=header) as writer:
             for shard in shards:
                 with quiet_htslib(), pysam.VariantFile(str(shard)) as reader:
-                    for record in reader:
-                        record.translate(writer.header)
-                        writer.write(record)
+                    try:
+                        for record in reader:
+                            record.translate(writer.header)
+                            writer.write(record)
+                    except (OSError, ValueError) as err:
+                        raise VariantError(f"cannot gather {shard} into {out}: its records do not fit the header "
+                                           f"of {shards[0]} ({err}); gather shards split from one VCF") from None
         if all(Path(f"{s}.tbi").is_file() for s in shards):
             with quiet_htslib():
                 pysam.tabix_index(str(data), preset="vcf", force=True)
