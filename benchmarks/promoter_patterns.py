@@ -1,7 +1,7 @@
 """Promoter task: every attention pattern trained the same way, validation metrics side by side.
 
 Runs ``genosparse train experiment=promoter attention=<pattern>`` once per pattern (tiny
-2-layer model, 8 epochs, CPU, seed 0) with 8-token blocks, so that the ~71 tokens of a 70 bp
+2-layer model, 8 epochs, CPU, seed 0) with 8-token blocks, so that the 70 tokens of a 70 bp
 core-promoter sequence make 9 blocks and each pattern is really sparse; the per-pattern settings
 below give each query block 3-5 of the 9 key blocks (dense: all 9). Reads each run's final
 validation metrics from its ``logs/metrics.csv``.
