@@ -41,7 +41,7 @@ demo: setup data
 	&& $(VENV)/bin/genosparse score --checkpoint $(DEMO_DIR)/checkpoint --fasta $(FASTA) \
 	     --region $(DEMO_REGION) --out $(DEMO_DIR)/scores.bedgraph \
 	&& echo "demo finished in $$(( $$(date +%s) - start )) s" \
-	&& echo "outputs: $(DEMO_DIR)/checkpoint (model), $(DEMO_DIR)/logs/metrics.csv (training curves)," \
+	&& echo "outputs: $(DEMO_DIR)/checkpoint (model), $(DEMO_DIR)/logs/metrics.csv, $(DEMO_DIR)/training_curves.png," \
 	&& echo "         $(DEMO_DIR)/scores.bedgraph (mean masked log-likelihood per window of up to 2,048 bases of $(DEMO_REGION))"
 
 # Per-base log-likelihood bigWig of TRACK_REGION (1 Mb of chr20) with the demo model (trained first if missing).
