@@ -29,7 +29,7 @@ from genosparse.models.backbone import GenomicModel
 from genosparse.models.checkpoint import load_model
 from genosparse.scoring.fasta import STREAM_CHUNK, default_device, equal_length_batches, tile_intervals
 from genosparse.scoring.writers import atomic_output
-from genosparse.sequence.vocab import encode
+from genosparse.sequence.vocab import N, encode
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +41,16 @@ class EmbeddingChunk:
     ``names``: contig (or sequence name) per item; ``starts``/``ends``: ``(n,)`` int64, 0-based
     half-open bases on the contig (``0``/length for in-memory sequences); ``values``: ``(n, C)``
     float32 pooled (mean over the item's positions) or ``(n, L, C)`` token embeddings, where ``L``
-    is the longest item of the whole call and positions past an item's length are NaN.
+    is the longest item of the whole call and positions past an item's length are NaN;
+    ``flags``: per item ``""``, ``"all_N"`` (no A/C/G/T: embedded, but of no sequence) or
+    ``"empty"`` (no bases: NaN), as :class:`~genosparse.scoring.fasta.ScoreRow` flags them.
     """
 
     names: list[str]
     starts: np.ndarray
     ends: np.ndarray
     values: np.ndarray
+    flags: list[str]
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ def embed(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Ge
         for first in range(0, len(items), STREAM_CHUNK * batch_size):
             part = items[first:first + STREAM_CHUNK * batch_size]
             out: dict[int, np.ndarray] = {}
+            flags: dict[int, str] = {}
             for chunk in equal_length_batches(part, batch_size):
                 tokens = np.stack([it.tokens if it.tokens is not None else
                                    genome.fetch_tokens(it.name, it.start, it.end) for it in chunk]).astype(np.int64)
@@ -117,12 +121,16 @@ def embed(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Ge
                     torch.zeros(len(chunk), 0, model.config.d_model)
                 values = hidden.mean(1) if pooled else hidden
                 out.update(zip(map(id, chunk), values.cpu().numpy()))
+                no_base = ~(tokens < N).any(axis=1)
+                flags.update((id(it), ("empty" if not len(it) else "all_N") if bad else "")
+                             for it, bad in zip(chunk, no_base))
                 bar.update(len(chunk))
-            yield _chunk(part, [out[id(it)] for it in part], pooled, longest)
+            yield _chunk(part, [out[id(it)] for it in part], pooled, longest, [flags[id(it)] for it in part])
     bar.close()
 
 
-def _chunk(items: list[_Item], values: list[np.ndarray], pooled: bool, longest: int) -> EmbeddingChunk:
+def _chunk(items: list[_Item], values: list[np.ndarray], pooled: bool, longest: int,
+           flags: list[str]) -> EmbeddingChunk:
     if pooled:
         stacked = np.stack(values)
     else:
@@ -130,19 +138,21 @@ def _chunk(items: list[_Item], values: list[np.ndarray], pooled: bool, longest: 
         for k, v in enumerate(values):
             stacked[k, :len(v)] = v
     return EmbeddingChunk([it.name for it in items], np.array([it.start for it in items], np.int64),
-                          np.array([it.end for it in items], np.int64), stacked.astype(np.float32))
+                          np.array([it.end for it in items], np.int64), stacked.astype(np.float32), flags)
 
 
 def write_embeddings(chunks: Iterable[EmbeddingChunk], path: str | os.PathLike) -> int:
     """Write ``chunks`` to an NPZ at ``path`` atomically, streaming the values through a spool file.
 
     Arrays: ``names`` (N,) str, ``starts``/``ends`` (N,) int64 (0-based half-open bases),
-    ``embeddings`` (N, C) or (N, L, C) float32 (NaN past each item's length). Read with ``np.load``.
+    ``flags`` (N,) str (see :class:`EmbeddingChunk`), ``embeddings`` (N, C) or (N, L, C) float32
+    (NaN past each item's length). Read with ``np.load``.
 
     Returns:
         N, the number of items written.
     """
     names: list[str] = []
+    flags: list[str] = []
     starts: list[np.ndarray] = []
     ends: list[np.ndarray] = []
     shape: tuple[int, ...] | None = None
@@ -152,6 +162,7 @@ def write_embeddings(chunks: Iterable[EmbeddingChunk], path: str | os.PathLike) 
     with tempfile.TemporaryFile(dir=path.parent, prefix=f".{path.name}.spool.") as spool:
         for chunk in chunks:
             names += chunk.names
+            flags += chunk.flags
             starts.append(chunk.starts)
             ends.append(chunk.ends)
             shape = chunk.values.shape[1:]
@@ -159,7 +170,7 @@ def write_embeddings(chunks: Iterable[EmbeddingChunk], path: str | os.PathLike) 
             spool.write(np.ascontiguousarray(chunk.values, dtype="<f4").tobytes())
         spool.seek(0)
         with atomic_output(path, "wb") as out, zipfile.ZipFile(out, "w", allowZip64=True) as npz:
-            for key, array in (("names", np.array(names, dtype=str)),
+            for key, array in (("names", np.array(names, dtype=str)), ("flags", np.array(flags, dtype=str)),
                                ("starts", np.concatenate(starts) if starts else np.zeros(0, np.int64)),
                                ("ends", np.concatenate(ends) if ends else np.zeros(0, np.int64))):
                 with npz.open(f"{key}.npy", "w") as member:

@@ -56,9 +56,11 @@ def test_tiled_windows_pooled_and_tokens(model, fasta, tmp_path):
 
 def test_sequences_bed_and_cli(model, fasta, tmp_path):
     path, records = fasta
-    seqs = {"x": "ACGTACGTAC", "y": "GGGTTTAAAC", "z": "ACG"}
+    seqs = {"x": "ACGTACGTAC", "y": "GGGTTTAAAC", "z": "ACG", "gap": "NNNN", "nothing": ""}
     (chunk,) = genosparse.embed(model, sequences=seqs, device="cpu", progress=False)
-    assert chunk.names == ["x", "y", "z"] and chunk.ends.tolist() == [10, 10, 3]
+    assert chunk.names == ["x", "y", "z", "gap", "nothing"] and chunk.ends.tolist() == [10, 10, 3, 4, 0]
+    assert chunk.flags == ["", "", "", "all_N", "empty"]  # flagged as `score` flags them
+    assert np.isfinite(chunk.values[:4]).all() and np.isnan(chunk.values[4]).all()
     np.testing.assert_allclose(chunk.values[2], direct(model, "ACG").mean(0), rtol=1e-5, atol=1e-6)
 
     bed = tmp_path / "r.bed"
@@ -68,6 +70,7 @@ def test_sequences_bed_and_cli(model, fasta, tmp_path):
           "--out", str(tmp_path / "o.npz"), "--device", "cpu", "--quiet"])
     data = np.load(tmp_path / "o.npz")
     assert data["names"].tolist() == ["b", "a"] and data["embeddings"].shape == (2, 16)
+    assert data["flags"].tolist() == ["", ""]
     np.testing.assert_allclose(data["embeddings"][1], direct(model, records["a"][40:45]).mean(0), rtol=1e-5,
                                atol=1e-6)
     with pytest.raises(ConfigError, match="either sequences or a FASTA"):
