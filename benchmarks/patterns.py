@@ -37,6 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from attention import BLOCK, HEADS, flex_block_mask, fmt, measure  # noqa: E402
 
 from genosparse.attention import AttentionConfig, LSHAttention, RoutedAttention, fixed_layout  # noqa: E402
+from genosparse.attention.lsh import sorted_rounds  # noqa: E402
 from genosparse.attention.triton_backend import triton_attention  # noqa: E402
 
 
@@ -76,14 +77,9 @@ def lsh_rows(q, k, v, grad_out, flex) -> list[dict]:
     valid = torch.ones(1, length, dtype=torch.bool, device=q.device)
     with torch.no_grad():
         order_q, order_k = core.sort_order(q, valid), core.sort_order(k, valid)
-    shape = (1, HEADS, rounds, length, dim)
-
-    def sort(x, order):
-        return x.detach()[:, :, None].expand(shape).gather(3, order[..., None].expand(shape)) \
-            .reshape(HEADS * rounds, 1, length, dim).requires_grad_()
-
-    sq, sk, sv = sort(q, order_q), sort(k, order_k), sort(v, order_k)
-    sgrad = grad_out[:, :, None].expand(shape).reshape(HEADS * rounds, 1, length, dim)
+    sq, sk, sv = (sorted_rounds(x.detach(), order).requires_grad_()
+                  for x, order in ((q, order_q), (k, order_k), (v, order_k)))
+    sgrad = sorted_rounds(grad_out, order_q)
     for row in static_rows("lsh", layout, sq, sk, sv, sgrad, flex):
         row["method"] += " (sorted chunks only)"
         row["fwd_tflops"] *= HEADS * rounds

@@ -88,19 +88,22 @@ class LSHAttention(nn.Module):
             else ~key_padding_mask
         order_q, order_k = self.sort_order(q, valid), self.sort_order(k, valid)
         shape = (batch, heads, rounds, length, dim)
-
-        def gather(x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
-            return x[:, :, None].expand(shape).gather(3, order[..., None].expand(shape))
-
         sorted_mask = None if key_padding_mask is None else \
             key_padding_mask[:, None, None, :].expand(shape[:4]).gather(3, order_k).reshape(-1, length)
-        out, lse = sparse_attention(*(gather(x, order).reshape(-1, 1, length, dim)
-                                      for x, order in ((q, order_q), (k, order_k), (v, order_k))),
+        out, lse = sparse_attention(sorted_rounds(q, order_q), sorted_rounds(k, order_k), sorted_rounds(v, order_k),
                                     self.layout(length, q.device), backend=self.config.backend,
                                     key_padding_mask=sorted_mask, return_lse=True)
         inverse = order_q.argsort(dim=-1)
         out = out.view(shape).gather(3, inverse[..., None].expand(shape))
         return combine_rounds(out, lse.view(shape[:4]).gather(3, inverse))
+
+
+def sorted_rounds(x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """``x`` ``(B, H, L, D)`` in each round's order ``(B, H, R, L)``, as the one-head batch
+    ``(B * H * R, 1, L, D)`` the chunk layout is applied to."""
+    batch, heads, rounds, length = order.shape
+    shape = (batch, heads, rounds, length, x.shape[-1])
+    return x[:, :, None].expand(shape).gather(3, order[..., None].expand(shape)).reshape(-1, 1, length, x.shape[-1])
 
 
 def combine_rounds(out: torch.Tensor, lse: torch.Tensor) -> torch.Tensor:

@@ -40,6 +40,17 @@ ROUTING_ROWS_PER_CHUNK = 1024
 """Query blocks scored at a time, bounding the ``(B, H, rows, nK)`` routing scores."""
 
 
+def block_means(x: torch.Tensor, valid: torch.Tensor, block_size: int) -> torch.Tensor:
+    """Mean of ``x`` ``(B, H, L, D)`` over the ``valid`` ``(B, L)`` positions of each block of
+    ``block_size`` tokens: ``(B, H, nBlocks, D)`` in ``x.dtype`` (0 for a block without one)."""
+    batch, heads, length, dim = x.shape
+    n = num_blocks(length, block_size)
+    pad = n * block_size - length
+    weight = F.pad(valid, (0, pad)).to(x.dtype).view(batch, 1, n, block_size, 1)
+    total = (F.pad(x, (0, 0, 0, pad)).view(batch, heads, n, block_size, dim) * weight).sum(3)
+    return total / weight.sum(3).clamp_min(1)
+
+
 class RoutedAttention(nn.Module):
     """Attention over a per-input block layout chosen by learned routing (see module doc).
 
@@ -62,17 +73,9 @@ class RoutedAttention(nn.Module):
     def pooled(self, k: torch.Tensor, v: torch.Tensor,
                key_valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Routing keys ``kc`` and pooled values ``vc`` ``(B, H, nK, D)``, and ``(B, nK)`` bool: block has a key."""
-        batch, heads, length, dim = k.shape
         bs = self.config.block_size
-        n = num_blocks(length, bs)
-        pad = n * bs - length
-        weight = F.pad(key_valid, (0, pad)).to(k.dtype).view(batch, 1, n, bs, 1)
-        count = weight.sum(3)  # (B, 1, n, 1)
-
-        def pool(x: torch.Tensor) -> torch.Tensor:
-            return (F.pad(x, (0, 0, 0, pad)).view(batch, heads, n, bs, dim) * weight).sum(3) / count.clamp_min(1)
-
-        return self.router(pool(k)), pool(v), count[:, 0, :, 0] > 0
+        return self.router(block_means(k, key_valid, bs)), block_means(v, key_valid, bs), \
+            F.pad(key_valid, (0, num_blocks(k.shape[2], bs) * bs - k.shape[2])).unflatten(1, (-1, bs)).any(-1)
 
     @torch.no_grad()
     def selected_blocks(self, q: torch.Tensor, kc: torch.Tensor, block_valid: torch.Tensor,
@@ -82,14 +85,11 @@ class RoutedAttention(nn.Module):
         The routing query of a block is the mean of its ``query_valid`` ``(B, L)`` positions, so
         padding never changes which blocks the real tokens attend.
         """
-        batch, heads, length, dim = q.shape
-        bs = self.config.block_size
+        dim = q.shape[-1]
         n = kc.shape[2]
         count = min(self.config.num_selected_blocks, n)
         acc = torch.promote_types(q.dtype, torch.float32)
-        weight = F.pad(query_valid, (0, n * bs - length)).to(acc).view(batch, 1, n, bs, 1)
-        qc = ((F.pad(q.to(acc), (0, 0, 0, n * bs - length)).view(batch, heads, n, bs, dim) * weight).sum(3)
-              / weight.sum(3).clamp_min(1))
+        qc = block_means(q.to(acc), query_valid, self.config.block_size)
         kc = kc.to(acc) / math.sqrt(dim)
         masked = torch.where(block_valid, 0.0, float("-inf"))[:, None, None, :]
         parts = [(torch.matmul(qc[:, :, r:r + ROUTING_ROWS_PER_CHUNK], kc.transpose(-1, -2)) + masked)
