@@ -14,8 +14,10 @@ import torch
 
 from genosparse.errors import ConfigError, GenosparseError
 from genosparse.models import GenomicModel, load_model
+from genosparse.pretrained import DEFAULT_MODEL, PRETRAINED
 from genosparse.scoring.fasta import default_device
 
+log = logging.getLogger(__name__)
 ModelBody = Callable[[argparse.Namespace, GenomicModel, torch.device, Callable[[], float]], None]
 
 
@@ -54,6 +56,14 @@ def output_path(text: str) -> Path:
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a directory; give a file name")
     return path
+
+
+def add_checkpoint_option(parser: argparse.ArgumentParser, what: str = "checkpoint") -> None:
+    """``--checkpoint``: a folder written by ``genosparse train``, a ``.ckpt``, or a shipped model
+    (default: the pretrained ``chr20-mlm``; see ``genosparse/pretrained/MODEL_CARD.md``)."""
+    parser.add_argument("--checkpoint", default=DEFAULT_MODEL, help=(
+        f"{what} folder written by `genosparse train`, a Lightning .ckpt, or a shipped model: "
+        f"{', '.join(PRETRAINED)} (default: {DEFAULT_MODEL}, an MLM pretrained on human chr20)"))
 
 
 def add_inference_options(parser: argparse.ArgumentParser) -> None:
@@ -97,6 +107,9 @@ def run_model_command(name: str, parser: argparse.ArgumentParser, argv: list[str
     def run() -> None:
         started = time.perf_counter()
         dev = device(args.device)
-        body(args, load_model(args.checkpoint, dev), dev, lambda: time.perf_counter() - started)
+        model = load_model(args.checkpoint, dev)
+        log.info("model %s: %s head, %d layers, d_model %d, context %d bases", args.checkpoint, model.config.head,
+                 model.config.num_layers, model.config.d_model, model.config.context_length)
+        body(args, model, dev, lambda: time.perf_counter() - started)
 
     run_command(name, run)

@@ -7,7 +7,7 @@ from typing import Callable
 
 import torch
 
-from genosparse.cli.common import output_path, positive_int, run_model_command
+from genosparse.cli.common import add_checkpoint_option, output_path, positive_int, run_model_command
 from genosparse.models import GenomicModel
 from genosparse.scoring.embed import embed, write_embeddings
 
@@ -17,7 +17,7 @@ def parser() -> argparse.ArgumentParser:
         "Final hidden states of a checkpoint for every record of a FASTA (long contigs tiled into windows), "
         "for --region regions, or for the intervals of a --regions BED file. Writes an NPZ with names, starts, "
         "ends (0-based half-open) and embeddings (N, C) pooled, or (N, L, C) with --tokens."))
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder written by `genosparse train`")
+    add_checkpoint_option(p)
     p.add_argument("--fasta", required=True, help="FASTA file (plain or bgzip-compressed)")
     p.add_argument("--out", required=True, type=output_path, help="output .npz")
     group = p.add_mutually_exclusive_group()

@@ -7,7 +7,7 @@ from typing import Callable
 
 import torch
 
-from genosparse.cli.common import add_inference_options, run_model_command
+from genosparse.cli.common import add_checkpoint_option, add_inference_options, run_model_command
 from genosparse.models import GenomicModel
 from genosparse.scoring.ism import ism, write_ism
 
@@ -17,7 +17,7 @@ def parser() -> argparse.ArgumentParser:
         "Score every single-base substitution of a region (masked-marginal log-likelihood ratio ALT vs REF, "
         "one forward pass per base and strand). Writes PREFIX.tsv (0-based half-open), PREFIX.npz (the 3 x L "
         "matrix: row k = the k-th base other than the reference in A, C, G, T order) and PREFIX.png."))
-    p.add_argument("--checkpoint", required=True, help="MLM checkpoint folder written by `genosparse train`")
+    add_checkpoint_option(p, "MLM checkpoint")
     p.add_argument("--fasta", required=True, help="reference FASTA (plain or bgzip)")
     p.add_argument("--region", required=True, help="chrom:start-end, 1-based inclusive (samtools style)")
     p.add_argument("--out", required=True, help="output prefix: PREFIX.tsv, PREFIX.npz, PREFIX.png")

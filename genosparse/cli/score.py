@@ -7,7 +7,7 @@ from typing import Callable
 
 import torch
 
-from genosparse.cli.common import add_inference_options, output_path, run_model_command
+from genosparse.cli.common import add_checkpoint_option, add_inference_options, output_path, run_model_command
 from genosparse.models import GenomicModel
 from genosparse.scoring.fasta import score_fasta
 from genosparse.scoring.scorers import score_name
@@ -18,7 +18,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genosparse score", description=(
         "Score every record of a FASTA (short records: one row each; long contigs: tiled windows). "
         "Coordinates in the output are 0-based half-open."))
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder written by `genosparse train`")
+    add_checkpoint_option(p)
     p.add_argument("--fasta", required=True, help="FASTA file (plain or bgzip-compressed)")
     p.add_argument("--out", required=True, type=output_path, help="output file; .bedgraph/.bg for bedGraph, else TSV")
     p.add_argument("--format", choices=FORMATS, help="output format (default: from the extension)")

@@ -7,7 +7,8 @@ from typing import Callable
 
 import torch
 
-from genosparse.cli.common import add_inference_options, output_path, positive_int, run_model_command
+from genosparse.cli.common import (add_checkpoint_option, add_inference_options, output_path, positive_int,
+                                   run_model_command)
 from genosparse.genome import Genome
 from genosparse.models import GenomicModel
 from genosparse.scoring.track_writers import TRACK_FORMATS, write_track
@@ -19,7 +20,7 @@ def parser() -> argparse.ArgumentParser:
         "Per-base masked log-likelihood of an MLM checkpoint over whole contigs, regions or BED intervals: "
         "overlapping windows stitched so every base comes from the window whose centre is nearest. "
         "N bases are gaps. Output coordinates are 0-based half-open."))
-    p.add_argument("--checkpoint", required=True, help="MLM checkpoint folder written by `genosparse train`")
+    add_checkpoint_option(p, "MLM checkpoint")
     p.add_argument("--fasta", required=True, help="FASTA file (plain or bgzip-compressed)")
     p.add_argument("--out", required=True, type=output_path, help="output: .bw/.bigwig (bigWig) or .bedgraph/.bg")
     p.add_argument("--format", choices=TRACK_FORMATS, help="output format (default: from the extension)")

@@ -7,7 +7,8 @@ from typing import Callable
 
 import torch
 
-from genosparse.cli.common import add_inference_options, output_path, positive_int, run_model_command
+from genosparse.cli.common import (add_checkpoint_option, add_inference_options, output_path, positive_int,
+                                   run_model_command)
 from genosparse.genome.variants import REF_MISMATCH_MODES
 from genosparse.models import GenomicModel
 from genosparse.scoring.variants import FORMATS, annotate_vcf
@@ -19,7 +20,7 @@ def parser() -> argparse.ArgumentParser:
         "(masked marginal for SNVs/MNVs, pseudo-log-likelihood difference for indels) and the embedding "
         "distance, from REF/ALT windows of the model's context length. Every input record is written, in "
         "input order, with INFO GS_LLR, GS_EMB, GS_KIND and GS_FLAG (described in the output header)."))
-    p.add_argument("--checkpoint", required=True, help="MLM checkpoint folder written by `genosparse train`")
+    add_checkpoint_option(p, "MLM checkpoint")
     p.add_argument("--fasta", required=True, help="reference FASTA (plain or bgzip) of the VCF's build")
     p.add_argument("--vcf", required=True, help="VCF (plain, bgzip or gzip) or BCF")
     p.add_argument("--out", required=True, type=output_path,

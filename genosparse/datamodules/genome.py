@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 
 import lightning as L
@@ -19,7 +20,8 @@ class GenomeWindowDataModule(L.LightningDataModule):
     """Tiles a FASTA into windows; the last ``val_fraction`` of each contig's windows validate.
 
     The split is by position (a contiguous tail of every contig), so validation windows do
-    not overlap training windows when ``stride >= window_size``.
+    not overlap training windows when ``stride >= window_size``; training windows within
+    ``max_shift`` bases of the tail are dropped, so shifted windows do not reach into it either.
 
     Args:
         fasta: FASTA path (plain or BGZF).
@@ -60,8 +62,11 @@ class GenomeWindowDataModule(L.LightningDataModule):
         for contig in dict.fromkeys(w.contig for w in tiling.windows):
             windows = [w for w in tiling.windows if w.contig == contig]
             n_val = max(1, round(len(windows) * self.val_fraction)) if len(windows) > 1 else 0
-            train += windows[: len(windows) - n_val]
-            val += windows[len(windows) - n_val:]
+            held_out = windows[len(windows) - n_val:]
+            # a shifted training window must not reach into the held-out tail
+            limit = held_out[0].start - self.max_shift if held_out else math.inf
+            train += [w for w in windows[: len(windows) - n_val] if w.end <= limit]
+            val += held_out
         if not train or not val:
             raise ConfigError(f"{self.fasta}: {len(train)} training and {len(val)} validation windows of "
                               f"{self.window_size} bases; use a smaller data.window_size or more contigs")

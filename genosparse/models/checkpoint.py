@@ -20,6 +20,7 @@ import genosparse
 from genosparse.errors import ConfigError
 from genosparse.models.backbone import GenomicModel
 from genosparse.models.config import ModelConfig
+from genosparse.pretrained import PRETRAINED, pretrained_path
 from genosparse.sequence.vocab import TOKENS
 
 FORMAT = "genosparse-checkpoint"
@@ -28,23 +29,31 @@ WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 
 
-def save_model(model: GenomicModel, path: str | os.PathLike) -> Path:
+def save_model(model: GenomicModel, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
     """Write ``model`` to the folder ``path`` (created; replaced atomically if it exists).
 
+    Args:
+        dtype: store the parameters in this floating-point dtype (e.g. ``torch.bfloat16`` halves
+            the file; buffers keep theirs); default as they are. :func:`load_model` casts them
+            back to the model's dtype (float32).
     Returns:
         The folder's path.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    parameters = {name for name, _ in model.named_parameters()}  # buffers (LSH rotations) stay exact
+    state = {k: v.detach().to(dtype if dtype and k in parameters else v.dtype).contiguous().cpu()
+             for k, v in model.state_dict().items()}
     save_file(state, tmp / WEIGHTS)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "genosparse_version": genosparse.__version__,
             "model": model.config.to_dict(), "vocabulary": list(TOKENS)}
     (tmp / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp creates 0700; a checkpoint gets the usual permissions
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp (and safetensors) create private files; use the usual permissions
+    for file in (WEIGHTS, CONFIG):
+        os.chmod(tmp / file, 0o666 & ~umask)
     if path.exists():
         shutil.rmtree(path)
     tmp.rename(path)
@@ -85,14 +94,19 @@ def _check_weights(state: dict, source: Path) -> None:
 
 
 def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> GenomicModel:
-    """Restore a model from a checkpoint folder (or a Lightning ``.ckpt`` of a genosparse task).
+    """Restore a model from a checkpoint folder, a Lightning ``.ckpt`` of a genosparse task, or
+    the name of a shipped checkpoint (``"chr20-mlm"``, ``"chr20-promoter"``; see
+    :mod:`genosparse.pretrained`) where no such path exists.
 
-    The model is returned in eval mode on ``device``; weights and config are restored exactly.
+    The model is returned in eval mode on ``device`` in float32; weights and config are restored
+    exactly (weights stored in bf16 are cast up).
 
     Raises:
         ConfigError: if the path is missing, not a genosparse checkpoint, or its weights do
             not match its config.
     """
+    if isinstance(path, str) and path in PRETRAINED and not Path(path).exists():
+        path = pretrained_path(path)
     path = Path(path)
     if path.is_file() and path.suffix == ".ckpt":
         try:
@@ -115,7 +129,8 @@ def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> G
     elif path.exists():
         raise ConfigError(f"checkpoint {path} is neither a checkpoint folder nor a Lightning .ckpt file")
     else:
-        raise ConfigError(f"checkpoint {path} does not exist; pass a checkpoint folder or a .ckpt file")
+        raise ConfigError(f"checkpoint {path} does not exist; pass a checkpoint folder, a .ckpt file or a "
+                          f"shipped model ({', '.join(PRETRAINED)})")
     _check_weights(state, path)
     model = GenomicModel(config)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -26,25 +27,34 @@ class GenomicTask(L.LightningModule):
         model: the model config (a dict is converted; Hydra passes one); its ``head`` is set
             to the task's.
         optimizer: ``params -> Optimizer`` (a Hydra ``_partial_`` works); default AdamW, lr 1e-3.
-        warmup_steps: linear learning-rate warm-up steps, then constant.
+        warmup_steps: linear learning-rate warm-up steps.
+        lr_schedule: after the warm-up, ``constant`` or ``cosine`` (decay to 0 at the trainer's last
+            step, ``trainer.max_steps`` or epochs x batches; Loshchilov & Hutter, SGDR, 2017). The
+            schedule is a function of the global step, so a run resumed with ``ckpt_path`` continues it.
         init_from: optional checkpoint folder (e.g. a pretrained MLM) whose backbone initialises
             this model's; the backbone architecture (``d_model``, layers, heads, attention pattern)
             must match, the head and context length need not.
     Raises:
-        ConfigError: an ``init_from`` checkpoint whose backbone does not match.
+        ConfigError: an ``init_from`` checkpoint whose backbone does not match, an unknown
+            ``lr_schedule``.
     """
 
     head: str = ""
+    lr_schedules = ("constant", "cosine")
 
     def __init__(self, model: ModelConfig | dict, optimizer: OptimizerFactory | None = None,
-                 warmup_steps: int = 0, init_from: str | os.PathLike | None = None) -> None:
+                 warmup_steps: int = 0, init_from: str | os.PathLike | None = None,
+                 lr_schedule: str = "constant") -> None:
         super().__init__()
+        if lr_schedule not in self.lr_schedules:
+            raise ConfigError(f"unknown lr_schedule {lr_schedule!r}; choose one of {', '.join(self.lr_schedules)}")
         config = (dataclasses.replace(model, head=self.head) if isinstance(model, ModelConfig)
                   else ModelConfig(**dict(model, head=self.head)))
         self.save_hyperparameters({"model": config.to_dict(), "warmup_steps": warmup_steps})
         self.model = GenomicModel(config)
         self.optimizer_factory = optimizer or functools.partial(torch.optim.AdamW, lr=1e-3, weight_decay=0.01)
         self.warmup_steps = warmup_steps
+        self.lr_schedule = lr_schedule
         if init_from:
             self._init_backbone(init_from)
 
@@ -56,13 +66,23 @@ class GenomicTask(L.LightningModule):
             raise ConfigError(f"init_from={path}: its backbone does not match this model's config ({err}); set "
                               "the model options to the checkpoint's (see its config.json)") from err
 
+    def lr_factor(self, step: int, total_steps: int) -> float:
+        """Learning-rate multiplier at optimizer step ``step`` (0-based) of ``total_steps``."""
+        warmup = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps > 0 else 1.0
+        if self.lr_schedule == "constant":
+            return warmup
+        progress = min(1.0, step / max(1, total_steps))
+        return warmup * 0.5 * (1.0 + math.cos(math.pi * progress))
+
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())
-        if self.warmup_steps <= 0:
+        if self.warmup_steps <= 0 and self.lr_schedule == "constant":
             return optimizer
-        warmup = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: min(1.0, (step + 1) / self.warmup_steps))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": warmup, "interval": "step"}}
+        total = self.trainer.estimated_stepping_batches if self.lr_schedule == "cosine" else 0
+        if not math.isfinite(total):
+            raise ConfigError("lr_schedule=cosine needs a finite run: set trainer.max_steps or trainer.max_epochs")
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: self.lr_factor(step, total))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def on_train_epoch_start(self) -> None:
         """Select this epoch's augmentation draws (datasets with ``set_epoch``)."""

@@ -28,8 +28,8 @@ class PromoterTask(GenomicTask):
     head = "classification"
 
     def __init__(self, model, optimizer=None, warmup_steps: int = 0, rc_average: bool = True,
-                 init_from: str | None = None) -> None:
-        super().__init__(model, optimizer, warmup_steps, init_from)
+                 init_from: str | None = None, lr_schedule: str = "constant") -> None:
+        super().__init__(model, optimizer, warmup_steps, init_from, lr_schedule)
         self.rc_average = rc_average
         metrics = MetricCollection({"accuracy": BinaryAccuracy(), "f1": BinaryF1Score(),
                                     "mcc": BinaryMatthewsCorrCoef(), "auroc": BinaryAUROC()})

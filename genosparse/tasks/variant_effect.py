@@ -55,8 +55,8 @@ class VariantEffectTask(GenomicTask):
 
     def __init__(self, model, optimizer=None, warmup_steps: int = 0, label_type: str = "binary",
                  head_hidden: int | None = None, head_dropout: float = 0.1, rc_average: bool = True,
-                 init_from: str | None = None) -> None:
-        super().__init__(model, optimizer, warmup_steps, init_from)
+                 init_from: str | None = None, lr_schedule: str = "constant") -> None:
+        super().__init__(model, optimizer, warmup_steps, init_from, lr_schedule)
         if label_type not in LABEL_TYPES:
             raise ConfigError(f"unknown label_type {label_type!r}; choose one of {', '.join(LABEL_TYPES)}")
         self.label_type, self.rc_average = label_type, rc_average

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from genosparse.datamodules import GenomeWindowDataModule
 from genosparse.errors import FastaError
 from genosparse.genome import Genome
 from genosparse.sequence.vocab import encode, reverse_complement
@@ -145,3 +146,19 @@ def test_dataloader_with_two_workers(chr20, context):
     assert tokens.shape == (8, 8_192)
     assert torch.cat([b["index"] for b in batches]).tolist() == list(range(8))
     assert all(torch.equal(tokens[i], dataset[i]["tokens"]) for i in range(8))
+
+
+@pytest.mark.parametrize("max_shift", [0, 300_000])
+def test_datamodule_holds_out_the_contig_tail_even_when_shifted(shared_data, max_shift):
+    """Validation windows are chr20's last 5%; no training window, shifted by up to max_shift
+    bases, reaches them."""
+    data = GenomeWindowDataModule(str(shared_data / "reference" / "20.fa.gz"), window_size=1_000_000, val_fraction=0.05, max_shift=max_shift)
+    data.setup("fit")
+    train, val = data.train_set.windows, data.val_set.windows
+    assert len(val) == 3 and all(w.contig == "20" for w in train + val)
+    val_start = min(w.start for w in val)
+    assert max(w.end for w in train) + max_shift <= val_start
+    dropped = 1 if max_shift else 0  # the last training window abuts the tail
+    assert max(w.end for w in train) == val_start - dropped * 1_000_000
+    for item in (data.train_set[i] for i in range(len(train))):
+        assert item["tokens"].shape == (1_000_000,)

@@ -1,10 +1,15 @@
-"""Training tasks: masking, and a real promoter run that must beat chance."""
+"""Training tasks: masking, learning-rate schedules, and a real promoter run that must beat chance."""
+
+import math
 
 import lightning as L
+import pytest
 import torch
+from torch.utils.data import DataLoader
 
 from genosparse.attention import AttentionConfig
 from genosparse.datamodules import LabeledSequenceDataModule
+from genosparse.errors import ConfigError
 from genosparse.models import ModelConfig
 from genosparse.sequence.vocab import MASK, N
 from genosparse.tasks import PromoterTask, mask_tokens
@@ -40,3 +45,44 @@ def test_promoter_training_beats_chance(shared_data, tmp_path):
     assert metrics["val/auroc"] > 0.72, metrics
     assert metrics["val/mcc"] > 0.3, metrics
     assert metrics["val/accuracy"] > 0.64, metrics
+
+
+def _lr_trace(task: PromoterTask, trainer_kwargs: dict, tmp_path) -> list[float]:
+    """The learning rate of every optimizer step of a short CPU run on random promoter-like data."""
+    tokens = torch.randint(0, 4, (32, 20), generator=torch.Generator().manual_seed(0))
+    items = [{"tokens": t, "label": (t[0] < 2).float()} for t in tokens]
+    rates = []
+
+    class Record(L.Callback):
+        def on_train_batch_start(self, trainer, *args):
+            rates.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path, callbacks=[Record()],
+                        **trainer_kwargs)
+    trainer.fit(task, train_dataloaders=DataLoader(items, batch_size=8))
+    return rates
+
+
+def _tiny_model() -> ModelConfig:
+    return ModelConfig(d_model=16, num_layers=1, num_heads=2, context_length=32,
+                       attention=AttentionConfig(pattern="dense", block_size=16, backend="torch"))
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero(tmp_path):
+    lr = 1e-2
+    task = PromoterTask(_tiny_model(), optimizer=lambda p: torch.optim.SGD(p, lr=lr), warmup_steps=3,
+                        lr_schedule="cosine")
+    rates = _lr_trace(task, {"max_epochs": 3}, tmp_path)  # 4 batches x 3 epochs
+    expected = [lr * min(1, (s + 1) / 3) * 0.5 * (1 + math.cos(math.pi * s / 12)) for s in range(12)]
+    assert rates == pytest.approx(expected, rel=1e-6)
+    constant = PromoterTask(_tiny_model(), optimizer=lambda p: torch.optim.SGD(p, lr=lr), warmup_steps=3)
+    assert _lr_trace(constant, {"max_steps": 6}, tmp_path) == pytest.approx([lr / 3, 2 * lr / 3] + [lr] * 4)
+
+
+def test_cosine_schedule_needs_a_finite_run_and_known_name(tmp_path):
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        PromoterTask(_tiny_model(), lr_schedule="linear")
+    task = PromoterTask(_tiny_model(), lr_schedule="cosine")
+    with pytest.raises(ConfigError, match="max_steps"):
+        _lr_trace(task, {"max_epochs": -1, "max_time": "00:00:00:05"}, tmp_path)

@@ -1,0 +1,29 @@
+"""Checkpoints shipped with genosparse; ``MODEL_CARD.md`` beside them gives data, commands, metrics, limits.
+
+- ``chr20-mlm``: masked-LM on human chr20 (GRCh37) windows of 131,072 bases, BigBird attention;
+  the default of ``genosparse score``, ``vep``, ``embed``, ``track`` and ``ism``.
+- ``chr20-promoter``: that backbone fine-tuned on the 70 bp core-promoter sequences; scores
+  promoter probabilities (``genosparse score --checkpoint chr20-promoter``).
+
+Both are ordinary checkpoint folders (bf16 weights, loaded as float32), so
+``genosparse.load_model("chr20-mlm")`` and ``--checkpoint chr20-mlm`` work wherever a folder does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PRETRAINED = ("chr20-mlm", "chr20-promoter")
+DEFAULT_MODEL = "chr20-mlm"
+MODEL_CARD = Path(__file__).with_name("MODEL_CARD.md")
+
+
+def pretrained_path(name: str = DEFAULT_MODEL) -> Path:
+    """The folder of the shipped checkpoint ``name`` (one of :data:`PRETRAINED`).
+
+    Raises:
+        KeyError: ``name`` is not a shipped checkpoint.
+    """
+    if name not in PRETRAINED:
+        raise KeyError(f"no shipped checkpoint {name!r}; shipped: {', '.join(PRETRAINED)}")
+    return Path(__file__).with_name(name)
