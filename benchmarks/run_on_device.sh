@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The GPU checks and benchmarks of a session on the lent H200 (see RESULTS.md), in one or two calls:
-#   bash benchmarks/run_on_device.sh [patterns] [check] [attention] [track]   (default: all four)
+#   bash benchmarks/run_on_device.sh [patterns] [check] [attention] [track] [shipped]   (default: the first four)
 # The machine has torch, triton, lightning; pysam, pyfaidx, biopython and pyBigWig travel as wheels in
 # .whl/, chr20 and a demo checkpoint in .gpu_data/ (both git-ignored, named in `carry`).
 set -u
 export PYTHONUNBUFFERED=1 OUT=${OUT:-/tmp/out}
 steps=${*:-patterns check attention track}
+export XDG_CACHE_HOME=/tmp/cache
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
   && export PYTHONPATH=/tmp/site:. || exit 1
-ln -sfn ../kernels genosparse/kernels   # the package-dir mapping of pyproject.toml, without installing
+ln -sfn ../kernels genosparse/kernels && ln -sfn ../conf genosparse/conf   # pyproject's package-dir mapping
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
 for step in $steps; do
@@ -23,5 +24,11 @@ for step in $steps; do
     track) GENOSPARSE_TRITON_AUTOTUNE=0 timeout 400 python3 -m genosparse.cli.main track --checkpoint .gpu_data/ckpt \
              --fasta .gpu_data/data/reference/20.fa.gz --out /tmp/chr20.bw --batch-size 64 --device cuda --quiet \
              2>&1 | tail -2 ;;
+    shipped) for vcf in 20 16; do  # the default checkpoint, chr20-mlm, at its 131,072-base context
+               timeout 150 python3 -m genosparse.cli.main vep --fasta .gpu_data/data/reference/20.fa.gz \
+                 --vcf .gpu_data/data/variants/$vcf.vcf.gz --out $OUT/vep_$vcf.tsv --format tsv --device cuda --quiet \
+                 2>&1 | tail -1; done
+             GENOSPARSE_TRITON_AUTOTUNE=0 timeout 330 python3 -m genosparse.cli.main track \
+               --fasta .gpu_data/data/reference/20.fa.gz --out /tmp/chr20_mlm.bw --device cuda --quiet 2>&1 | tail -2 ;;
   esac
 done
