@@ -12,7 +12,7 @@ runs (the model shape is read from the pretrained ``config.json``), run ``--para
   ``prom_core_train.tsv`` with each ``--seeds``, scored on ``prom_core_val.tsv`` at the last
   epoch; prints each seed and the mean and standard deviation.
 
-Usage: ``python benchmarks/promoter_finetune.py --data-dir ../shared/data --init-from DIR
+Usage: ``python benchmarks/promoter_finetune.py --data-dir ../shared/data --init-from DIR|chr20-mlm
 [--stages sweep final] [--out runs/finetune] [--parallel 6] [--seeds 0 1 2]``.
 """
 
@@ -31,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from genosparse.pretrained import PRETRAINED, pretrained_path
 from promoter_patterns import final_metrics  # run as a script: benchmarks/ is on sys.path
 
 GRID = [{"lr": lr, "epochs": epochs, "dropout": dropout}
@@ -68,8 +69,11 @@ def train(settings: dict, seed: int, train_tsv: Path, val_tsv: Path, init_from: 
                f"data.train={train_tsv}", f"data.val={val_tsv}", f"output_dir={run_dir}",
                "trainer.enable_progress_bar=false"]
     start = time.perf_counter()
-    with open(run_dir.with_suffix(".log"), "w") as log:
-        subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT)
+    log = run_dir.with_suffix(".log")
+    with open(log, "w") as handle:
+        code = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT).returncode
+    if code:
+        raise SystemExit(f"promoter_finetune: the run in {run_dir} failed (exit {code}); see {log}")
     return {**final_metrics(run_dir), "seconds": time.perf_counter() - start}
 
 
@@ -89,6 +93,27 @@ def row(settings: dict, metrics: dict) -> str:
 HEADER = "| lr | epochs | dropout | accuracy | F1 | MCC | AUROC | s |\n|---|---|---|---|---|---|---|---|"
 
 
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, promoters: Path) -> None:
+    """Resolve a shipped ``--init-from`` name and stop with one line on arguments that cannot work."""
+    if str(args.init_from) in PRETRAINED:
+        args.init_from = pretrained_path(str(args.init_from))
+    if not (args.init_from / "config.json").is_file():
+        parser.error(f"--init-from {args.init_from}: not a checkpoint folder (no config.json)")
+    for name in ("prom_core_train.tsv", "prom_core_val.tsv"):
+        if not (promoters / name).is_file():
+            parser.error(f"--data-dir {args.data_dir}: {promoters / name} is missing")
+    if args.parallel < 1 or len(set(args.seeds)) != len(args.seeds):
+        parser.error("--parallel must be >= 1 and --seeds distinct")
+    if "final" in args.stages and "sweep" not in args.stages:
+        settings = args.settings or args.out / "best.json"
+        try:
+            values = json.loads(settings.read_text())
+        except (OSError, ValueError) as err:
+            parser.error(f"--settings {settings}: {err}; run --stages sweep first or pass a JSON file")
+        if not isinstance(values, dict) or set(values) != set(GRID[0]):
+            parser.error(f"--settings {settings}: need exactly the keys {', '.join(GRID[0])}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True)
@@ -97,9 +122,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/finetune"))
     parser.add_argument("--settings", type=Path, help="settings JSON for 'final' (default <out>/best.json)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--parallel", type=int, default=6)
+    parser.add_argument("--parallel", type=int, default=6 if torch.cuda.is_available() else 1,
+                        help="runs at a time (default: 6 on a GPU, else 1)")
     args = parser.parse_args()
     promoters = args.data_dir / "promoters"
+    check_arguments(parser, args, promoters)
     if "sweep" in args.stages:
         train_tsv, dev_tsv = split_train(promoters / "prom_core_train.tsv", args.out / "split")
         jobs = [(s, 0, train_tsv, dev_tsv, args.init_from, args.out / "sweep" / f"run{i}") for i, s in enumerate(GRID)]

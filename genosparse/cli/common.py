@@ -14,10 +14,11 @@ import torch
 
 from genosparse.errors import ConfigError, GenosparseError
 from genosparse.models import GenomicModel, load_model
-from genosparse.pretrained import DEFAULT_MODEL, PRETRAINED
+from genosparse.pretrained import DEFAULT_MODEL, PRETRAINED, pretrained_path
 from genosparse.scoring.fasta import default_device
 
 log = logging.getLogger(__name__)
+LONG_CPU_WINDOW = 16_384  # bases; longer windows on a CPU get a warning
 ModelBody = Callable[[argparse.Namespace, GenomicModel, torch.device, Callable[[], float]], None]
 
 
@@ -58,10 +59,17 @@ def output_path(text: str) -> Path:
     return path
 
 
+def checkpoint_name(text: str) -> str:
+    """argparse type: a non-empty checkpoint path or shipped model name."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give a checkpoint folder, a .ckpt or a shipped model name")
+    return text
+
+
 def add_checkpoint_option(parser: argparse.ArgumentParser, what: str = "checkpoint") -> None:
     """``--checkpoint``: a folder written by ``genosparse train``, a ``.ckpt``, or a shipped model
     (default: the pretrained ``chr20-mlm``; see ``genosparse/pretrained/MODEL_CARD.md``)."""
-    parser.add_argument("--checkpoint", default=DEFAULT_MODEL, help=(
+    parser.add_argument("--checkpoint", default=DEFAULT_MODEL, type=checkpoint_name, help=(
         f"{what} folder written by `genosparse train`, a Lightning .ckpt, or a shipped model: "
         f"{', '.join(PRETRAINED)} (default: {DEFAULT_MODEL}, an MLM pretrained on human chr20)"))
 
@@ -108,8 +116,16 @@ def run_model_command(name: str, parser: argparse.ArgumentParser, argv: list[str
         started = time.perf_counter()
         dev = device(args.device)
         model = load_model(args.checkpoint, dev)
-        log.info("model %s: %s head, %d layers, d_model %d, context %d bases", args.checkpoint, model.config.head,
-                 model.config.num_layers, model.config.d_model, model.config.context_length)
+        context = model.config.context_length
+        log.info("model %s (%s): %s head, %d layers, d_model %d, context %d bases", args.checkpoint,
+                 pretrained_path(args.checkpoint) if args.checkpoint in PRETRAINED else Path(args.checkpoint).resolve(),
+                 model.config.head, model.config.num_layers, model.config.d_model, context)
+        window = getattr(args, "window", None)
+        if window and window > context:
+            log.warning("--window %d is longer than the %d bases the model was trained on", window, context)
+        if dev.type == "cpu" and (window or context) > LONG_CPU_WINDOW:
+            log.warning("windows of %d bases on the CPU are slow (the shipped chr20-mlm: about 260 bases/s on 2 "
+                        "cores); use a GPU or --window 4096", window or context)
         body(args, model, dev, lambda: time.perf_counter() - started)
 
     run_command(name, run)

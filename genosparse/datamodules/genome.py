@@ -34,18 +34,23 @@ class GenomeWindowDataModule(L.LightningDataModule):
         batch_size, num_workers: DataLoader settings.
         seed: seeds the augmentation.
     Raises:
-        ConfigError: if no window remains for training or validation.
+        ConfigError: negative ``max_shift``, ``val_fraction`` outside (0, 1), or no window left
+            for training or validation.
     """
 
     def __init__(self, fasta: str, window_size: int = 4096, stride: int | None = None,
                  contigs: list[str] | None = None, val_fraction: float = 0.05, max_shift: int = 0,
                  rc_prob: float = 0.5, batch_size: int = 8, num_workers: int = 0, seed: int = 0) -> None:
         super().__init__()
+        if max_shift < 0 or not 0.0 < val_fraction < 1.0:
+            raise ConfigError(f"need data.max_shift >= 0 and 0 < data.val_fraction < 1, got {max_shift} and "
+                              f"{val_fraction}")
         self.fasta = os.fspath(fasta)
         self.window_size = window_size
         self.stride = stride
         # `data.contigs=[20]` arrives as an int from Hydra; a single name may come without a list
-        self.contigs = [str(c) for c in ([contigs] if isinstance(contigs, (str, int)) else contigs)] if contigs else None
+        self.contigs = ([str(c) for c in ([contigs] if isinstance(contigs, (str, int)) else contigs)]
+                        if contigs else None)
         self.val_fraction = val_fraction
         self.max_shift = max_shift
         self.rc_prob = rc_prob
@@ -58,15 +63,20 @@ class GenomeWindowDataModule(L.LightningDataModule):
             return
         genome = Genome(self.fasta)
         tiling = tile_windows(genome, self.window_size, self.stride, contigs=self.contigs)
-        train, val = [], []
+        train, val, num_dropped = [], [], 0
         for contig in dict.fromkeys(w.contig for w in tiling.windows):
             windows = [w for w in tiling.windows if w.contig == contig]
             n_val = max(1, round(len(windows) * self.val_fraction)) if len(windows) > 1 else 0
             held_out = windows[len(windows) - n_val:]
             # a shifted training window must not reach into the held-out tail
             limit = held_out[0].start - self.max_shift if held_out else math.inf
-            train += [w for w in windows[: len(windows) - n_val] if w.end <= limit]
+            kept = [w for w in windows[: len(windows) - n_val] if w.end <= limit]
+            num_dropped += len(windows) - n_val - len(kept)
+            train += kept
             val += held_out
+        if not train and num_dropped:
+            raise ConfigError(f"{self.fasta}: data.max_shift={self.max_shift} drops all {num_dropped} training "
+                              "windows, which could shift into the held-out tail; use a smaller data.max_shift")
         if not train or not val:
             raise ConfigError(f"{self.fasta}: {len(train)} training and {len(val)} validation windows of "
                               f"{self.window_size} bases; use a smaller data.window_size or more contigs")

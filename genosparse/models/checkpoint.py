@@ -38,7 +38,12 @@ def save_model(model: GenomicModel, path: str | os.PathLike, dtype: torch.dtype 
             back to the model's dtype (float32).
     Returns:
         The folder's path.
+    Raises:
+        ConfigError: ``dtype`` is not a floating-point ``torch.dtype`` (nothing is written).
     """
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ConfigError(f"save_model: dtype must be a floating-point torch.dtype such as torch.bfloat16, "
+                          f"got {dtype!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -95,8 +100,9 @@ def _check_weights(state: dict, source: Path) -> None:
 
 def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> GenomicModel:
     """Restore a model from a checkpoint folder, a Lightning ``.ckpt`` of a genosparse task, or
-    the name of a shipped checkpoint (``"chr20-mlm"``, ``"chr20-promoter"``; see
-    :mod:`genosparse.pretrained`) where no such path exists.
+    the name of a shipped checkpoint given as a string (``"chr20-mlm"``, ``"chr20-promoter"``;
+    see :mod:`genosparse.pretrained`). A name always means the shipped model: write a local
+    folder of that name as ``"./chr20-mlm"``.
 
     The model is returned in eval mode on ``device`` in float32; weights and config are restored
     exactly (weights stored in bf16 are cast up).
@@ -105,7 +111,7 @@ def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> G
         ConfigError: if the path is missing, not a genosparse checkpoint, or its weights do
             not match its config.
     """
-    if isinstance(path, str) and path in PRETRAINED and not Path(path).exists():
+    if isinstance(path, str) and path in PRETRAINED:
         path = pretrained_path(path)
     path = Path(path)
     if path.is_file() and path.suffix == ".ckpt":
@@ -129,8 +135,8 @@ def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> G
     elif path.exists():
         raise ConfigError(f"checkpoint {path} is neither a checkpoint folder nor a Lightning .ckpt file")
     else:
-        raise ConfigError(f"checkpoint {path} does not exist; pass a checkpoint folder, a .ckpt file or a "
-                          f"shipped model ({', '.join(PRETRAINED)})")
+        raise ConfigError(f"checkpoint {path} does not exist; pass a checkpoint folder, a .ckpt file or the "
+                          f"name of a shipped model as a string ({', '.join(PRETRAINED)})")
     _check_weights(state, path)
     model = GenomicModel(config)
     try:

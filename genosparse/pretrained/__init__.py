@@ -6,12 +6,15 @@
   promoter probabilities (``genosparse score --checkpoint chr20-promoter``).
 
 Both are ordinary checkpoint folders (bf16 weights, loaded as float32), so
-``genosparse.load_model("chr20-mlm")`` and ``--checkpoint chr20-mlm`` work wherever a folder does.
+``genosparse.load_model("chr20-mlm")`` and ``--checkpoint chr20-mlm`` work wherever a folder does
+(a bare name always means the shipped model; a local folder of that name is ``./chr20-mlm``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from genosparse.errors import ConfigError
 
 PRETRAINED = ("chr20-mlm", "chr20-promoter")
 DEFAULT_MODEL = "chr20-mlm"
@@ -22,8 +25,8 @@ def pretrained_path(name: str = DEFAULT_MODEL) -> Path:
     """The folder of the shipped checkpoint ``name`` (one of :data:`PRETRAINED`).
 
     Raises:
-        KeyError: ``name`` is not a shipped checkpoint.
+        ConfigError: ``name`` is not a shipped checkpoint.
     """
     if name not in PRETRAINED:
-        raise KeyError(f"no shipped checkpoint {name!r}; shipped: {', '.join(PRETRAINED)}")
+        raise ConfigError(f"no shipped checkpoint {name!r}; shipped: {', '.join(PRETRAINED)}")
     return Path(__file__).with_name(name)

@@ -18,6 +18,7 @@ from genosparse.models.checkpoint import load_model, save_model
 from genosparse.models.config import ModelConfig
 
 OptimizerFactory = Callable[[Any], torch.optim.Optimizer]
+BACKBONE_FIELDS = ("d_model", "num_layers", "num_heads", "mlp_ratio", "vocab_size")
 
 
 class GenomicTask(L.LightningModule):
@@ -31,12 +32,13 @@ class GenomicTask(L.LightningModule):
         lr_schedule: after the warm-up, ``constant`` or ``cosine`` (decay to 0 at the trainer's last
             step, ``trainer.max_steps`` or epochs x batches; Loshchilov & Hutter, SGDR, 2017). The
             schedule is a function of the global step, so a run resumed with ``ckpt_path`` continues it.
-        init_from: optional checkpoint folder (e.g. a pretrained MLM) whose backbone initialises
-            this model's; the backbone architecture (``d_model``, layers, heads, attention pattern)
-            must match, the head and context length need not.
+        init_from: optional checkpoint folder or shipped name (e.g. ``chr20-mlm``) whose backbone
+            initialises this model's; ``d_model``, ``num_layers``, ``num_heads`` and ``mlp_ratio``
+            must match, and so must a pattern with weights of its own (``learned``); the head,
+            context length and the other attention settings need not.
     Raises:
         ConfigError: an ``init_from`` checkpoint whose backbone does not match, an unknown
-            ``lr_schedule``.
+            ``lr_schedule``, or ``cosine`` on a run without ``max_steps`` or ``max_epochs``.
     """
 
     head: str = ""
@@ -63,8 +65,13 @@ class GenomicTask(L.LightningModule):
         try:
             self.model.backbone.load_state_dict(pretrained.backbone.state_dict())
         except RuntimeError as err:
-            raise ConfigError(f"init_from={path}: its backbone does not match this model's config ({err}); set "
-                              "the model options to the checkpoint's (see its config.json)") from err
+            theirs, ours = pretrained.config, self.model.config
+            fixes = [f"model.{name}={getattr(theirs, name)}" for name in BACKBONE_FIELDS
+                     if getattr(theirs, name) != getattr(ours, name)]
+            if theirs.attention.pattern != ours.attention.pattern:
+                fixes.append(f"attention={theirs.attention.pattern}")
+            raise ConfigError(f"init_from={path}: its backbone does not match this model's; set "
+                              f"{' '.join(fixes) or 'the model options of its config.json'}") from err
 
     def lr_factor(self, step: int, total_steps: int) -> float:
         """Learning-rate multiplier at optimizer step ``step`` (0-based) of ``total_steps``."""
@@ -81,7 +88,10 @@ class GenomicTask(L.LightningModule):
         total = self.trainer.estimated_stepping_batches if self.lr_schedule == "cosine" else 0
         if not math.isfinite(total):
             raise ConfigError("lr_schedule=cosine needs a finite run: set trainer.max_steps or trainer.max_epochs")
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: self.lr_factor(step, total))
+        # the trainer's global step, not the scheduler's count: a run resumed from a checkpoint saved
+        # without this scheduler (or with another) still continues the schedule where the run is
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda _: self.lr_factor(self.trainer.global_step, total))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def on_train_epoch_start(self) -> None:

@@ -10,6 +10,7 @@ import torch
 from safetensors import safe_open
 from sklearn.metrics import matthews_corrcoef, roc_auc_score
 
+from genosparse.errors import ConfigError
 from genosparse.genome import Genome
 from genosparse.models import load_model, save_model
 from genosparse.models.inference import classification_logits
@@ -38,13 +39,24 @@ def test_shipped_checkpoint_is_small_bf16_and_loads_as_float32(name):
     assert MODEL_CARD.is_file() and f"`{name}`" in MODEL_CARD.read_text()
 
 
-def test_unknown_names_and_local_folders(tmp_path, monkeypatch):
-    with pytest.raises(KeyError, match="chr20-mlm"):
+def test_names_always_mean_the_shipped_models(tmp_path, monkeypatch):
+    with pytest.raises(ConfigError, match="chr20-mlm"):
         pretrained_path("hg38-mlm")
-    local = tmp_path / "chr20-mlm"  # a folder of that name in the working directory wins
-    save_model(load_model("chr20-promoter"), local)
+    save_model(load_model("chr20-promoter"), tmp_path / "chr20-mlm")  # a local folder of a shipped name
     monkeypatch.chdir(tmp_path)
-    assert load_model("chr20-mlm").config.head == "classification"
+    assert load_model("chr20-mlm").config.head == "mlm"
+    assert load_model("./chr20-mlm").config.head == "classification"
+    with pytest.raises(ConfigError, match="as a string"):
+        load_model(tmp_path / "chr20-promoter")
+
+
+def test_save_model_dtype_must_be_floating_and_writes_nothing_otherwise(tmp_path):
+    model = load_model("chr20-promoter")
+    save_model(model, tmp_path / "m")
+    for dtype in (torch.int8, "bfloat16"):
+        with pytest.raises(ConfigError, match="floating-point"):
+            save_model(model, tmp_path / "m", dtype=dtype)
+    assert load_model(tmp_path / "m").config.head == "classification"  # the existing folder is intact
 
 
 def test_mlm_predicts_masked_bases_of_held_out_chr20(chr20):
@@ -82,9 +94,22 @@ def test_score_defaults_to_the_shipped_mlm(tmp_path, chr20):
                           region, "--out", str(out), "--quiet", "--device", "cpu"],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "model chr20-mlm: mlm head, 4 layers" in run.stderr
+    assert f"model chr20-mlm ({pretrained_path()}): mlm head, 4 layers" in run.stderr
     header, row = out.read_text().splitlines()
     cells = dict(zip(header.split("\t"), row.split("\t")))
     expected = next(score_fasta(load_model(pretrained_path()), chr20, regions=region, progress=False))
     assert float(cells["mean_log_likelihood"]) == pytest.approx(expected.score, abs=1e-4)
     assert expected.score > -1.2, expected.score
+
+
+def test_score_warns_about_windows_past_the_trained_context_and_rejects_empty_names(tmp_path, chr20):
+    def score(*args):
+        return subprocess.run([sys.executable, "-m", "genosparse.cli.main", "score", "--fasta", str(chr20),
+                               "--region", "20:62,000,001-62,000,256", "--out", str(tmp_path / "s.tsv"), "--quiet",
+                               "--device", "cpu", *args], capture_output=True, text=True, timeout=600)
+
+    run = score("--checkpoint", "chr20-promoter", "--window", "256")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "--window 256 is longer than the 128 bases the model was trained on" in run.stderr
+    run = score("--checkpoint", "")
+    assert run.returncode == 2 and "--checkpoint: is empty" in run.stderr

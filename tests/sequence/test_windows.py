@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from genosparse.datamodules import GenomeWindowDataModule
-from genosparse.errors import FastaError
+from genosparse.errors import ConfigError, FastaError
 from genosparse.genome import Genome
 from genosparse.sequence.vocab import encode, reverse_complement
 from genosparse.sequence.windows import GenomeWindowDataset, Window, tile_windows
@@ -152,7 +152,8 @@ def test_dataloader_with_two_workers(chr20, context):
 def test_datamodule_holds_out_the_contig_tail_even_when_shifted(shared_data, max_shift):
     """Validation windows are chr20's last 5%; no training window, shifted by up to max_shift
     bases, reaches them."""
-    data = GenomeWindowDataModule(str(shared_data / "reference" / "20.fa.gz"), window_size=1_000_000, val_fraction=0.05, max_shift=max_shift)
+    data = GenomeWindowDataModule(str(shared_data / "reference" / "20.fa.gz"), window_size=1_000_000,
+                                  val_fraction=0.05, max_shift=max_shift)
     data.setup("fit")
     train, val = data.train_set.windows, data.val_set.windows
     assert len(val) == 3 and all(w.contig == "20" for w in train + val)
@@ -162,3 +163,14 @@ def test_datamodule_holds_out_the_contig_tail_even_when_shifted(shared_data, max
     assert max(w.end for w in train) == val_start - dropped * 1_000_000
     for item in (data.train_set[i] for i in range(len(train))):
         assert item["tokens"].shape == (1_000_000,)
+
+
+def test_datamodule_shift_errors_name_the_option(shared_data):
+    fasta = str(shared_data / "reference" / "20.fa.gz")
+    with pytest.raises(ConfigError, match="data.max_shift >= 0"):
+        GenomeWindowDataModule(fasta, window_size=1_000_000, max_shift=-1)
+    with pytest.raises(ConfigError, match="data.val_fraction"):
+        GenomeWindowDataModule(fasta, window_size=1_000_000, val_fraction=1.0)
+    data = GenomeWindowDataModule(fasta, window_size=1_000_000, max_shift=100_000_000)
+    with pytest.raises(ConfigError, match="max_shift=100000000 drops all 59 training windows"):
+        data.setup("fit")

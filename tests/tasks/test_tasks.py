@@ -57,10 +57,11 @@ def _lr_trace(task: PromoterTask, trainer_kwargs: dict, tmp_path) -> list[float]
         def on_train_batch_start(self, trainer, *args):
             rates.append(trainer.optimizers[0].param_groups[0]["lr"])
 
+    ckpt_path = trainer_kwargs.pop("ckpt_path", None)
     trainer = L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, default_root_dir=tmp_path, callbacks=[Record()],
                         **trainer_kwargs)
-    trainer.fit(task, train_dataloaders=DataLoader(items, batch_size=8))
+    trainer.fit(task, train_dataloaders=DataLoader(items, batch_size=8), ckpt_path=ckpt_path)
     return rates
 
 
@@ -86,3 +87,26 @@ def test_cosine_schedule_needs_a_finite_run_and_known_name(tmp_path):
     task = PromoterTask(_tiny_model(), lr_schedule="cosine")
     with pytest.raises(ConfigError, match="max_steps"):
         _lr_trace(task, {"max_epochs": -1, "max_time": "00:00:00:05"}, tmp_path)
+
+
+def test_cosine_schedule_follows_the_global_step_after_resuming(tmp_path):
+    """Resuming with a schedule the first run did not have continues it at the run's step."""
+    lr = 1e-2
+    first = PromoterTask(_tiny_model(), optimizer=lambda p: torch.optim.SGD(p, lr=lr))
+    _lr_trace(first, {"max_steps": 4}, tmp_path)
+    ckpt = tmp_path / "first.ckpt"
+    first.trainer.save_checkpoint(ckpt)
+    resumed = PromoterTask(_tiny_model(), optimizer=lambda p: torch.optim.SGD(p, lr=lr), lr_schedule="cosine")
+    rates = _lr_trace(resumed, {"max_steps": 12, "ckpt_path": ckpt}, tmp_path)
+    cosine = [lr * 0.5 * (1 + math.cos(math.pi * s / 12)) for s in range(4, 12)]
+    assert rates[1:] == pytest.approx(cosine[1:], rel=1e-6)  # the first step uses the restored lr
+    assert rates[-1] < 0.02 * lr
+
+
+def test_init_from_a_different_backbone_names_the_options_to_set():
+    model = ModelConfig(d_model=64, num_layers=2, num_heads=4, context_length=128,
+                        attention=AttentionConfig(block_size=16, backend="torch"))
+    with pytest.raises(ConfigError) as err:
+        PromoterTask(model, init_from="chr20-mlm")
+    message = str(err.value)
+    assert "model.d_model=256 model.num_layers=4" in message and "\n" not in message
