@@ -78,6 +78,8 @@ class SparseSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         batch, length, _ = x.shape
+        if batch == 0:  # an empty batch: the layouts and reshapes below cannot size 0-element tensors
+            return torch.zeros_like(x)
         q, k, v = self.qkv(x).view(batch, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k = self.rotary(q), self.rotary(k)
         out = self.core(q, k, v, key_padding_mask)

@@ -203,3 +203,11 @@ def test_activation_checkpointing_gives_the_same_gradients(pattern):
         torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-5, atol=1e-6, msg=name)
     with pytest.raises(ConfigError, match="activation_checkpointing"):
         ModelConfig(activation_checkpointing="yes")
+
+
+@pytest.mark.parametrize("pattern", ["bigbird", "window", "dilated", "fixed", "learned", "lsh", "dense"])
+def test_an_empty_batch_gives_empty_outputs(pattern):
+    for head, shape in (("mlm", (0, 100, 4)), ("classification", (0, 1))):
+        model = GenomicModel(ModelConfig(d_model=32, num_layers=1, num_heads=2, context_length=256, head=head,
+                                         attention=AttentionConfig(pattern=pattern, block_size=16, backend="torch")))
+        assert model.eval()(torch.zeros(0, 100, dtype=torch.long)).shape == shape
