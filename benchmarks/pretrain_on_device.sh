@@ -9,13 +9,9 @@
 # $OUT gets the new model, the new resume.ckpt in 15 MB parts, and results.tar.gz (logs, metrics, tables);
 # `final` adds the seed-0 promoter model.
 set -u
-export PYTHONUNBUFFERED=1 OUT=${OUT:-/tmp/out} GENOSPARSE_TRITON_AUTOTUNE=0 XDG_CACHE_HOME=/tmp/cache
+export GENOSPARSE_TRITON_AUTOTUNE=0
 max_steps=$1 max_time=$2 stage=$3
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-  && export PYTHONPATH=/tmp/site:. || exit 1
-ln -sfn ../kernels genosparse/kernels && ln -sfn ../conf genosparse/conf
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-python3 -c "import torch, triton, lightning; print('torch', torch.__version__, 'triton', triton.__version__, 'lightning', lightning.__version__)"
+source benchmarks/device_setup.sh
 mkdir -p /tmp/results /tmp/data/promoters && cp .gpu_data/promoters/*.tsv /tmp/data/promoters/
 start=$(date +%s)
 timeout 380 python3 -m genosparse.cli.main train experiment=pretrain data.fasta=.gpu_data/data/reference/20.fa.gz \

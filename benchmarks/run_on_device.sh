@@ -4,14 +4,8 @@
 # The machine has torch, triton, lightning; pysam, pyfaidx, biopython and pyBigWig travel as wheels in
 # .whl/, chr20 and a demo checkpoint in .gpu_data/ (both git-ignored, named in `carry`).
 set -u
-export PYTHONUNBUFFERED=1 OUT=${OUT:-/tmp/out}
 steps=${*:-patterns check attention track}
-export XDG_CACHE_HOME=/tmp/cache
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-  && export PYTHONPATH=/tmp/site:. || exit 1
-ln -sfn ../kernels genosparse/kernels && ln -sfn ../conf genosparse/conf   # pyproject's package-dir mapping
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
+source benchmarks/device_setup.sh
 for step in $steps; do
   echo "== $step"
   case $step in

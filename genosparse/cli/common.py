@@ -14,7 +14,7 @@ import torch
 
 from genosparse.errors import ConfigError, GenosparseError
 from genosparse.models import GenomicModel, load_model
-from genosparse.pretrained import DEFAULT_MODEL, PRETRAINED, pretrained_path
+from genosparse.pretrained import DEFAULT_MODEL, PRETRAINED, resolve_checkpoint
 from genosparse.scoring.fasta import default_device
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def run_model_command(name: str, parser: argparse.ArgumentParser, argv: list[str
         model = load_model(args.checkpoint, dev)
         context = model.config.context_length
         log.info("model %s (%s): %s head, %d layers, d_model %d, context %d bases", args.checkpoint,
-                 pretrained_path(args.checkpoint) if args.checkpoint in PRETRAINED else Path(args.checkpoint).resolve(),
+                 resolve_checkpoint(args.checkpoint).resolve(),
                  model.config.head, model.config.num_layers, model.config.d_model, context)
         window = getattr(args, "window", None)
         if window and window > context:

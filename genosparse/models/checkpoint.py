@@ -20,7 +20,7 @@ import genosparse
 from genosparse.errors import ConfigError
 from genosparse.models.backbone import GenomicModel
 from genosparse.models.config import ModelConfig
-from genosparse.pretrained import PRETRAINED, pretrained_path
+from genosparse.pretrained import PRETRAINED, resolve_checkpoint
 from genosparse.sequence.vocab import TOKENS
 
 FORMAT = "genosparse-checkpoint"
@@ -111,9 +111,7 @@ def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> G
         ConfigError: if the path is missing, not a genosparse checkpoint, or its weights do
             not match its config.
     """
-    if isinstance(path, str) and path in PRETRAINED:
-        path = pretrained_path(path)
-    path = Path(path)
+    path = resolve_checkpoint(path)
     if path.is_file() and path.suffix == ".ckpt":
         try:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)

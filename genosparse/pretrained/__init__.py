@@ -12,6 +12,7 @@ Both are ordinary checkpoint folders (bf16 weights, loaded as float32), so
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from genosparse.errors import ConfigError
@@ -30,3 +31,9 @@ def pretrained_path(name: str = DEFAULT_MODEL) -> Path:
     if name not in PRETRAINED:
         raise ConfigError(f"no shipped checkpoint {name!r}; shipped: {', '.join(PRETRAINED)}")
     return Path(__file__).with_name(name)
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """The folder a checkpoint argument means: a shipped model for one of the names in
+    :data:`PRETRAINED` given as a string, else ``path`` itself (``./chr20-mlm`` is local)."""
+    return pretrained_path(path) if isinstance(path, str) and path in PRETRAINED else Path(path)
