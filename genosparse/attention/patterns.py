@@ -9,8 +9,9 @@ routing, LSH) build their layout from the input on every forward
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -42,6 +43,10 @@ class AttentionConfig:
         num_hashes: hash rounds (lsh).
         num_buckets: hash buckets per round, even (lsh).
         seed: base seed of the random blocks and hash rotations; layer ``i`` uses ``seed + i``.
+        layers: per-layer overrides of the settings above, layer ``i`` of a model taking
+            ``layers[i % len(layers)]`` (e.g. ``[{}, {}, {"pattern": "learned"}]`` for local
+            layers below routed ones, or growing ``dilations``); empty: every layer the same.
+            :meth:`for_layer` applies them.
     """
 
     pattern: str = "bigbird"
@@ -60,6 +65,7 @@ class AttentionConfig:
     num_hashes: int = 2
     num_buckets: int = 64
     seed: int = 0
+    layers: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.pattern not in ALL_PATTERNS:
@@ -92,6 +98,38 @@ class AttentionConfig:
             raise ConfigError(f"attention.causal must be true or false, got {self.causal!r}")
         if self.causal and self.pattern != "fixed":
             raise ConfigError(f"attention.causal is supported by the fixed pattern only, not {self.pattern!r}")
+        self._check_layers()
+
+    def _check_layers(self) -> None:
+        if not isinstance(self.layers, (list, tuple)) or not all(isinstance(o, dict) for o in self.layers):
+            raise ConfigError(f"attention.layers must be a list of mappings (one per layer), got {self.layers!r}")
+        names = {f.name for f in dataclasses.fields(self)} - {"layers"}
+        self.layers = [dict(o) for o in self.layers]
+        for i, override in enumerate(self.layers):
+            unknown = sorted(set(override) - names)
+            if unknown:
+                raise ConfigError(f"attention.layers[{i}] sets unknown attention options {', '.join(unknown)}; "
+                                  f"choose from {', '.join(sorted(names))}")
+            self.for_layer(i)  # each layer's settings are checked as a whole
+
+    def for_layer(self, layer: int) -> AttentionConfig:
+        """The settings of layer ``layer`` (0-based): these with ``layers[layer % len(layers)]`` applied.
+
+        Raises:
+            ConfigError: the override makes an invalid configuration (message names the layer).
+        """
+        if not self.layers:
+            return self
+        override = self.layers[layer % len(self.layers)]
+        try:
+            return dataclasses.replace(self, layers=[], **override)
+        except ConfigError as err:
+            raise ConfigError(f"attention.layers[{layer % len(self.layers)}]: {err}") from err
+
+    @property
+    def patterns(self) -> list[str]:
+        """The pattern of each entry of ``layers`` (or the one pattern when there are none)."""
+        return [self.for_layer(i).pattern for i in range(max(1, len(self.layers)))]
 
 
 def _bigbird(cfg: AttentionConfig, seq_len: int, num_heads: int, layer: int, device) -> BlockLayout:

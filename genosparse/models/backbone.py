@@ -17,7 +17,8 @@ class Block(nn.Module):
     def __init__(self, cfg: ModelConfig, layer_index: int) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(cfg.d_model)
-        self.attn = SparseSelfAttention(cfg.d_model, cfg.num_heads, cfg.attention, layer_index, cfg.dropout)
+        self.attn = SparseSelfAttention(cfg.d_model, cfg.num_heads, cfg.attention.for_layer(layer_index), layer_index,
+                                        cfg.dropout)
         self.norm2 = nn.LayerNorm(cfg.d_model)
         hidden = cfg.mlp_ratio * cfg.d_model
         self.mlp = nn.Sequential(nn.Linear(cfg.d_model, hidden), nn.GELU(), nn.Linear(hidden, cfg.d_model),

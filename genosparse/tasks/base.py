@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import math
 import os
 from pathlib import Path
@@ -17,6 +18,7 @@ from genosparse.models.backbone import GenomicModel
 from genosparse.models.checkpoint import load_model, save_model
 from genosparse.models.config import ModelConfig
 
+log = logging.getLogger(__name__)
 OptimizerFactory = Callable[[Any], torch.optim.Optimizer]
 BACKBONE_FIELDS = ("d_model", "num_layers", "num_heads", "mlp_ratio", "vocab_size")
 
@@ -33,9 +35,12 @@ class GenomicTask(L.LightningModule):
             step, ``trainer.max_steps`` or epochs x batches; Loshchilov & Hutter, SGDR, 2017). The
             schedule is a function of the global step, so a run resumed with ``ckpt_path`` continues it.
         init_from: optional checkpoint folder or shipped name (e.g. ``chr20-mlm``) whose backbone
-            initialises this model's; ``d_model``, ``num_layers``, ``num_heads`` and ``mlp_ratio``
-            must match, and so must a pattern with weights of its own (``learned``); the head,
-            context length and the other attention settings need not.
+            initialises this model's (and whose head too when it is of this task's kind, as when
+            an MLM continues with another attention pattern); ``d_model``, ``num_layers``, ``num_heads`` and ``mlp_ratio``
+            must match; the head, context length and attention settings need not. Layers whose
+            pattern has weights of its own (``learned``'s router and gate) that the checkpoint
+            lacks start from their initial values; weights the checkpoint has that this model
+            lacks are an error.
     Raises:
         ConfigError: an ``init_from`` checkpoint whose backbone does not match, an unknown
             ``lr_schedule``, or ``cosine`` on a run without ``max_steps`` or ``max_epochs``.
@@ -63,15 +68,24 @@ class GenomicTask(L.LightningModule):
     def _init_backbone(self, path: str | os.PathLike) -> None:
         pretrained = load_model(path)
         try:
-            self.model.backbone.load_state_dict(pretrained.backbone.state_dict())
+            result = self.model.backbone.load_state_dict(pretrained.backbone.state_dict(), strict=False)
+            fresh = [key for key in result.missing_keys if ".attn.core." in key]
+            if result.unexpected_keys or len(fresh) != len(result.missing_keys):
+                raise RuntimeError(f"missing {result.missing_keys}, unexpected {result.unexpected_keys}")
         except RuntimeError as err:
             theirs, ours = pretrained.config, self.model.config
             fixes = [f"model.{name}={getattr(theirs, name)}" for name in BACKBONE_FIELDS
                      if getattr(theirs, name) != getattr(ours, name)]
-            if theirs.attention.pattern != ours.attention.pattern:
+            if theirs.attention.patterns != ours.attention.patterns:
                 fixes.append(f"attention={theirs.attention.pattern}")
             raise ConfigError(f"init_from={path}: its backbone does not match this model's; set "
                               f"{' '.join(fixes) or 'the model options of its config.json'}") from err
+        if pretrained.config.head == self.model.config.head and \
+                self.model.head.weight.shape == pretrained.head.weight.shape:
+            self.model.head.load_state_dict(pretrained.head.state_dict())
+        if fresh:
+            log.info("init_from=%s: %d attention-pattern weights start fresh (%s)", path, len(fresh),
+                     ", ".join(sorted({key.rsplit(".", 1)[-1] for key in fresh})))
 
     def lr_factor(self, step: int, total_steps: int) -> float:
         """Learning-rate multiplier at optimizer step ``step`` (0-based) of ``total_steps``."""

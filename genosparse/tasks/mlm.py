@@ -45,8 +45,8 @@ class MLMTask(GenomicTask):
     head = "mlm"
 
     def __init__(self, model, optimizer=None, warmup_steps: int = 0, mask_prob: float = 0.15,
-                 lr_schedule: str = "constant") -> None:
-        super().__init__(model, optimizer, warmup_steps, lr_schedule=lr_schedule)
+                 init_from: str | None = None, lr_schedule: str = "constant") -> None:
+        super().__init__(model, optimizer, warmup_steps, init_from, lr_schedule)
         self.mask_prob = mask_prob
 
     def _step(self, batch: dict, stage: str) -> torch.Tensor:

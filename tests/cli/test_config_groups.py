@@ -28,7 +28,7 @@ def test_group_option_instantiates(group, option, tmp_path, shared_data):
     overrides = [f"{group}={option}", f"data_dir={shared_data}"]
     if (group, option) in (("data", "promoters"), ("task", "promoter")):
         overrides += ["data=promoters", "task=promoter"]
-    if (group, option) in (("trainer", "gpu"), ("experiment", "pretrain")):
+    if (group, option) == ("trainer", "gpu") or option.startswith("pretrain"):
         overrides.append("trainer.accelerator=cpu")  # the CI machine has no GPU; the rest of the config is used
         overrides.append("trainer.precision=bf16-mixed")
     with initialize_config_module("genosparse.conf", version_base="1.3"):
@@ -39,5 +39,9 @@ def test_group_option_instantiates(group, option, tmp_path, shared_data):
     assert isinstance(trainer, L.Trainer)
     assert task.model.config.d_model == cfg.model.d_model
     assert task.model.config.attention.pattern == cfg.attention.pattern
+    cores = {"learned": "RoutedAttention", "lsh": "LSHAttention"}
+    assert [type(block.attn.core).__name__ for block in task.model.backbone.blocks] == [
+        cores.get(task.model.config.attention.for_layer(i).pattern, "LayoutAttention")
+        for i in range(cfg.model.num_layers)]
     assert task.model.config.head == {"mlm": "mlm", "promoter": "classification", "varianteffect": "mlm"}[cfg.task._target_.split(".")[-1]
                                                                                   .removesuffix("Task").lower()]

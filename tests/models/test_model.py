@@ -1,11 +1,12 @@
 """The model: shapes, padding, reverse complement, checkpoints."""
 
+import dataclasses
 import json
 
 import pytest
 import torch
 
-from genosparse.attention import AttentionConfig
+from genosparse.attention import AttentionConfig, build_layout
 from genosparse.errors import ConfigError
 from genosparse.models import GenomicModel, ModelConfig, load_model, save_model
 from genosparse.models.inference import classification_logits, reverse_complement_padded
@@ -211,3 +212,34 @@ def test_an_empty_batch_gives_empty_outputs(pattern):
         model = GenomicModel(ModelConfig(d_model=32, num_layers=1, num_heads=2, context_length=256, head=head,
                                          attention=AttentionConfig(pattern=pattern, block_size=16, backend="torch")))
         assert model.eval()(torch.zeros(0, 100, dtype=torch.long)).shape == shape
+
+
+def test_per_layer_attention_overrides_build_each_layers_own_pattern(tmp_path):
+    """``attention.layers`` gives each layer its own settings: the layers' layouts are exactly those of
+    models built with that pattern everywhere, and the overrides survive a checkpoint round trip."""
+    cfg = _config("mlm")
+    cfg.attention = AttentionConfig(pattern="bigbird", block_size=16, num_global_blocks=1, num_random_blocks=1,
+                                    backend="torch", layers=[{"pattern": "window", "window": 16},
+                                                             {"pattern": "dilated", "dilations": [2, 3]}])
+    model = GenomicModel(cfg).eval()
+    for i, block in enumerate(model.backbone.blocks):
+        alone = dataclasses.replace(cfg.attention, layers=[], **cfg.attention.layers[i])
+        ours, theirs = block.attn.core.layout(96, "cpu"), build_layout(alone, 96, 2, i)
+        assert torch.equal(ours.to_token_mask(), theirs.to_token_mask())
+    assert cfg.attention.patterns == ["window", "dilated"]
+    save_model(model, tmp_path / "ckpt")
+    restored = load_model(tmp_path / "ckpt").eval()
+    assert restored.config.attention.layers == cfg.attention.layers
+    tokens = _tokens(2, 96, seed=4)
+    assert torch.equal(model(tokens), restored(tokens))
+
+
+@pytest.mark.parametrize("layers,match", [
+    ([{"windw": 3}], "layers\\[0\\] sets unknown attention options windw"),
+    ([{}, {"pattern": "nope"}], "layers\\[1\\]: unknown attention pattern 'nope'"),
+    ([{"num_window_blocks": 2}], "layers\\[0\\]: .*must be odd"),
+    ("learned", "must be a list of mappings"),
+])
+def test_per_layer_attention_overrides_are_checked(layers, match):
+    with pytest.raises(ConfigError, match=match):
+        AttentionConfig(layers=layers)

@@ -1,5 +1,6 @@
 """Training tasks: masking, learning-rate schedules, and a real promoter run that must beat chance."""
 
+import dataclasses
 import math
 
 import lightning as L
@@ -10,9 +11,9 @@ from torch.utils.data import DataLoader
 from genosparse.attention import AttentionConfig
 from genosparse.datamodules import LabeledSequenceDataModule
 from genosparse.errors import ConfigError
-from genosparse.models import ModelConfig
+from genosparse.models import ModelConfig, load_model
 from genosparse.sequence.vocab import MASK, N
-from genosparse.tasks import PromoterTask, mask_tokens
+from genosparse.tasks import MLMTask, PromoterTask, mask_tokens
 
 
 def test_mask_tokens_rates_and_targets():
@@ -110,3 +111,29 @@ def test_init_from_a_different_backbone_names_the_options_to_set():
         PromoterTask(model, init_from="chr20-mlm")
     message = str(err.value)
     assert "model.d_model=256 model.num_layers=4" in message and "\n" not in message
+
+
+def test_init_from_starts_routing_weights_fresh_and_keeps_the_mlm_head():
+    """Continuing the shipped MLM with learned routing in one layer: every backbone weight and the MLM
+    head come from the checkpoint, that layer's router and gate start at their initial values."""
+    shipped = load_model("chr20-mlm")
+    attention = AttentionConfig(block_size=64, backend="torch", layers=[{}, {}, {"pattern": "learned"}, {}])
+    task = MLMTask(dataclasses.replace(shipped.config, attention=attention, context_length=1024),
+                   init_from="chr20-mlm")
+    theirs = shipped.state_dict()
+    fresh = {name: value for name, value in task.model.state_dict().items() if name not in theirs}
+    assert sorted(fresh) == ["backbone.blocks.2.attn.core.gate", "backbone.blocks.2.attn.core.router.weight"]
+    assert torch.equal(fresh["backbone.blocks.2.attn.core.router.weight"], torch.eye(64))
+    assert torch.equal(fresh["backbone.blocks.2.attn.core.gate"], torch.zeros(4))
+    for name, value in task.model.state_dict().items():
+        if name not in fresh:
+            assert torch.equal(value, theirs[name]), name
+
+
+def test_init_from_refuses_weights_this_model_lacks(tmp_path):
+    config = ModelConfig(d_model=32, num_layers=2, num_heads=2, context_length=128,
+                         attention=AttentionConfig(pattern="learned", block_size=16, backend="torch"))
+    MLMTask(config).export(tmp_path / "learned")
+    plain = dataclasses.replace(config, attention=AttentionConfig(block_size=16, backend="torch"))
+    with pytest.raises(ConfigError, match="its backbone does not match"):
+        MLMTask(plain, init_from=tmp_path / "learned")
