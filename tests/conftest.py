@@ -1,22 +1,25 @@
-"""Shared fixtures: the real data folder ``<repo>/../shared/data``."""
+"""Shared fixtures: the real data folder, ``<repo>/../shared/data`` or else ``<repo>/data/test``."""
 
-import os
 from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO / ".." / "shared" / "data"
+BUILT_DATA = REPO / "data" / "test"
+"""The same files assembled from Debian's packages and ``tests/data`` by ``make test-data`` (run by
+``make test``) when the shared folder is not beside the checkout (``tests/data/README.md``)."""
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """Path of the read-only real data; fails on CI (``CI=true``) when missing, else skips."""
-    if not SHARED_DATA.is_dir():
-        message = f"real test data folder {SHARED_DATA.resolve()} is missing"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return SHARED_DATA.resolve()
+    """Path of the read-only real data: the shared folder, else the one ``make test-data`` built.
+    A test that needs it fails (never skips) when neither is there."""
+    for folder in (SHARED_DATA, BUILT_DATA):
+        if folder.is_dir() and (folder != BUILT_DATA or (folder / ".complete").is_file()):
+            return folder.resolve()
+    pytest.fail(f"real test data is missing: neither {SHARED_DATA.resolve()} nor {BUILT_DATA} (run `make test-data`, "
+                "which `make test` runs)")
 
 
 @pytest.fixture(scope="session")
