@@ -85,7 +85,7 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-_HIDDEN_OUTPUT = re.compile(r"/\.(?P<name>[^/\s'\"`]+?)\.[a-z0-9_]{8}(?:\.part)?(?:/[^\s'\"`]*)?(?=$|[\s'\"`])")
+_HIDDEN_OUTPUT = re.compile(r"/\.(?P<name>[^/\s'\"`]+?)\.[a-z0-9_]{8}(?:\.part)?(?:/[^\s'\"`:]*)?(?=$|[\s'\"`:,;)])")
 """A writer's hidden temporary file or folder beside an output, ``<dir>/.<name>.<8 random>[.part][/...]``
 (see :func:`genosparse.scoring.writers.atomic_output`)."""
 
