@@ -40,17 +40,20 @@ def resume_path(cfg: DictConfig) -> str | None:
     """
     if cfg.get("ckpt_path") != "last":
         return cfg.get("ckpt_path")
-    found = sorted(Path(cfg.ckpt_dir).glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
-    if found:
-        return str(found[-1])
-    hint, inside = "", Path(cfg.ckpt_dir).relative_to(cfg.output_dir) if Path(cfg.ckpt_dir).is_relative_to(
-        cfg.output_dir) else None
-    others = sorted(Path(cfg.output_dir).parent.glob(f"*/{inside}/*.ckpt"), key=lambda p: p.stat().st_mtime) \
-        if inside else []
-    if others:
-        hint = f"; the newest run folder with one is {others[-1].parents[len(inside.parts)]}"
+    ckpt_dir, run_dir = Path(cfg.ckpt_dir), Path(cfg.output_dir)
+    if found := _newest(ckpt_dir.glob("*.ckpt")):
+        return str(found)
+    hint = ""
+    if ckpt_dir.is_relative_to(run_dir):  # look in the sibling run folders, e.g. runs/*/logs/checkpoints
+        inside = ckpt_dir.relative_to(run_dir)
+        if other := _newest(run_dir.parent.glob(f"*/{inside}/*.ckpt")):
+            hint = f"; the newest run folder with one is {other.parents[len(inside.parts)]}"
     raise TrainingError(f"ckpt_path=last: no checkpoint in {cfg.ckpt_dir}{hint}. Resume a run in its own folder: "
                         "hydra.run.dir=<run folder> ckpt_path=last")
+
+
+def _newest(paths) -> Path | None:
+    return max(paths, key=lambda path: path.stat().st_mtime, default=None)
 
 
 def fit(trainer: L.Trainer, task: L.LightningModule, datamodule: L.LightningDataModule, ckpt_path: str | None
