@@ -5,9 +5,19 @@ All derive from :class:`GenosparseError` (itself a ``ValueError``), so a pipelin
 catch every input problem of genosparse with one ``except``.
 """
 
+from __future__ import annotations
+
+import operator
+import os
+from pathlib import Path
+
 
 class GenosparseError(ValueError):
     """Base class of every error genosparse raises on bad input or configuration."""
+
+
+class ArgumentError(GenosparseError, TypeError):
+    """An argument of the Python API has the wrong type (also a ``TypeError``)."""
 
 
 class FastaError(GenosparseError):
@@ -28,3 +38,38 @@ class LayoutError(GenosparseError):
 
 class ConfigError(GenosparseError):
     """A configuration or checkpoint is invalid."""
+
+
+class TrainingError(GenosparseError):
+    """A training run cannot go on (a non-finite loss, no checkpoint to resume from)."""
+
+
+def check_ints(**values: object) -> None:
+    """Raise :class:`ArgumentError` unless every value that is not None is an integer (bool excluded),
+    e.g. ``check_ints(window="4096")``: "window must be an integer, got '4096' (str)"."""
+    for name, value in values.items():
+        if value is None:
+            continue
+        try:
+            if isinstance(value, bool):
+                raise TypeError
+            operator.index(value)
+        except TypeError:
+            raise ArgumentError(f"{name} must be an integer, got {value!r} ({type(value).__name__})") from None
+
+
+def input_file(path: str | os.PathLike, what: str, error: type[GenosparseError]) -> Path:
+    """``path`` as a :class:`Path`, checked to be an existing file.
+
+    Args:
+        what: what the file is, for the message (``"FASTA"``, ``"VCF"``, ...).
+        error: the area's exception type to raise.
+    Raises:
+        ``error``: the path is a directory, or does not exist.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise error(f"{what} path {path} is a directory; give the {what} file itself")
+    if not path.is_file():
+        raise error(f"{what} file not found: {path}. Check the path")
+    return path

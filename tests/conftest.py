@@ -3,6 +3,10 @@
 from pathlib import Path
 
 import pytest
+import torch
+
+from genosparse.attention import AttentionConfig
+from genosparse.models import GenomicModel, ModelConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO / ".." / "shared" / "data"
@@ -32,3 +36,12 @@ def chr20(shared_data) -> Path:
 def _index_cache(tmp_path_factory, monkeypatch):
     """Index files built for read-only FASTAs go to a per-session temporary cache."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_mlm() -> GenomicModel:
+    """An untrained 1-layer MLM with a 64-base context, for mechanics (not values) of scoring."""
+    torch.manual_seed(0)
+    att = AttentionConfig(block_size=16, num_global_blocks=1, num_random_blocks=1, backend="torch")
+    return GenomicModel(ModelConfig(head="mlm", d_model=16, num_layers=1, num_heads=2, dropout=0.0,
+                                    context_length=64, attention=att)).eval()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import signal
 import sys
 import time
@@ -84,6 +85,16 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+_HIDDEN_OUTPUT = re.compile(r"/\.(?P<name>[^/\s'\"`]+?)\.[a-z0-9_]{8}(?:\.part)?(?:/[^\s'\"`:]*)?(?=$|[\s'\"`:,;)])")
+"""A writer's hidden temporary file or folder beside an output, ``<dir>/.<name>.<8 random>[.part][/...]``
+(see :func:`genosparse.scoring.writers.atomic_output`)."""
+
+
+def user_message(err: BaseException) -> str:
+    """``err`` as a message that names the user's output instead of a writer's hidden temporary file."""
+    return _HIDDEN_OUTPUT.sub(lambda match: "/" + match["name"], str(err))
+
+
 def _terminate(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
@@ -96,7 +107,7 @@ def run_command(name: str, body: Callable[[], None]) -> None:
     try:
         body()
     except (GenosparseError, OSError) as err:
-        print(f"genosparse {name}: error: {err}", file=sys.stderr)
+        print(f"genosparse {name}: error: {user_message(err)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print(f"genosparse {name}: interrupted; no output written", file=sys.stderr)

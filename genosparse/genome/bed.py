@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import gzip
 import os
-from pathlib import Path
 
-from genosparse.errors import FastaError, SequenceError
+from genosparse.errors import FastaError, SequenceError, input_file
 from genosparse.genome.fasta import Genome
 from genosparse.genome.regions import Interval
 
@@ -25,9 +24,7 @@ def read_bed(path: str | os.PathLike, genome: Genome) -> list[Interval]:
         FastaError: contigs absent from the FASTA (all listed at once), or an interval past the
             end of its contig.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise SequenceError(f"BED file not found: {path}. Check the path")
+    path = input_file(path, "BED", SequenceError)
     opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
     raw: list[tuple[int, str, int, int]] = []
     with opener(path, "rt") as handle:

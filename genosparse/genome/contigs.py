@@ -7,10 +7,12 @@ Rule: a ``chr`` prefix may be added or stripped (``chr20`` <-> ``20``,
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import operator
 from collections.abc import Sequence
 
-from genosparse.errors import FastaError
+from genosparse.errors import ArgumentError, FastaError
 
 MITOCHONDRION = ("chrM", "MT", "M", "chrMT")
 
@@ -30,21 +32,38 @@ def contig_aliases(name: str) -> list[str]:
     return [name, "chr" + name] if name else [name]
 
 
-def resolve_contig(name: str, available: Sequence[str], source: str) -> str:
+def contig_name(name: object) -> str:
+    """A contig name given as ``str`` or integer (``20`` means ``"20"``).
+
+    Raises:
+        ArgumentError: any other type.
+    """
+    if isinstance(name, str):
+        return name
+    if not isinstance(name, bool):
+        with contextlib.suppress(TypeError):
+            return str(operator.index(name))  # int, numpy integers
+    raise ArgumentError(f"a contig name must be a string such as '20' or 'chr20' (or an integer), "
+                        f"got {name!r} ({type(name).__name__})")
+
+
+def resolve_contig(name: str | int, available: Sequence[str], source: str) -> str:
     """Return ``name`` as it is spelled in ``available``.
 
     An exact match wins; otherwise exactly one alias (see :func:`contig_aliases`)
     must be present.
 
     Args:
-        name: requested contig name, e.g. ``"chr20"``.
+        name: requested contig name, e.g. ``"chr20"`` (an integer such as ``20`` means ``"20"``).
         available: the contig names of ``source`` (e.g. a FASTA's, in file order).
         source: the file the names come from, for error messages.
 
     Raises:
         FastaError: when no spelling of ``name`` is present (the message lists the
             closest available names) or when several aliases are present.
+        ArgumentError: ``name`` is neither a string nor an integer.
     """
+    name = contig_name(name)
     present = set(available)
     if name in present:
         return name

@@ -17,6 +17,13 @@ its folder is writable, otherwise in ``<cache_dir>/<sha256(absolute path)[:16]>/
 ``cache_dir`` defaults to ``$XDG_CACHE_HOME/genosparse`` or ``~/.cache/genosparse``.
 A folder without any write permission bit counts as read-only even for root, so
 shared read-only data is never modified.
+Indexes are built under an exclusive lock (``fcntl.flock`` on a hidden ``.<fasta>.lock``
+in the index folder, removed afterwards) into ``<index>.tmp`` files that are renamed into
+place, so several processes opening the same un-indexed FASTA at once build it once, and
+none ever reads a half-written index.
+
+A BGZF file must end with the BGZF end-of-file block; one without it is truncated (an
+interrupted download or copy) and refused before indexing.
 
 Line layout: pyfaidx computes byte offsets from the first line of each record. It
 reads CRLF files correctly (it strips ``\\r``) and one blank line after a record; it
@@ -32,6 +39,7 @@ length-checked, and every byte is validated.
 from __future__ import annotations
 
 import gzip
+import fcntl
 import hashlib
 import logging
 import math
@@ -48,8 +56,8 @@ import numpy as np
 import pyfaidx
 from Bio import bgzf
 
-from genosparse.errors import FastaError
-from genosparse.genome.contigs import resolve_contig
+from genosparse.errors import ArgumentError, FastaError, input_file
+from genosparse.genome.contigs import contig_name, resolve_contig
 from genosparse.sequence.vocab import BYTE_TO_TOKEN, INVALID, N, TOKEN_TO_BYTE, invalid_message
 
 log = logging.getLogger(__name__)
@@ -61,7 +69,8 @@ _OTHER_COMPRESSION = {
     b"PK\x03\x04": "zip",
 }
 _LINE_END = {0: b"", 1: b"\n", 2: b"\r\n"}
-_BETWEEN_RECORDS = re.compile(rb"(?:\r?\n)*>(\S*)[^\r\n]*\r?\n")
+_BETWEEN_RECORDS = re.compile(rb"(?:\r?\n)*>[ \t]*(\S*)[^\r\n]*\r?\n")  # `> r1` is r1 (pyfaidx, samtools)
+_BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 _CORRUPT_DATA = (OSError, EOFError, ValueError, struct.error, zlib.error)
 """What reading a truncated or corrupt (BGZF) file or index raises."""
 _NORMALISE_HINT = (
@@ -97,9 +106,7 @@ class Genome:
     """
 
     def __init__(self, path: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None):
-        self.path = Path(os.path.abspath(os.path.expanduser(path)))
-        if not self.path.is_file():
-            raise FastaError(f"FASTA file not found: {self.path}. Check the path")
+        self.path = input_file(os.path.abspath(os.path.expanduser(path)), "FASTA", FastaError)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._faidx: pyfaidx.Faidx | None = None
         self._pid: int | None = None
@@ -126,28 +133,31 @@ class Genome:
         """Contig name -> length in bases, in FASTA order."""
         return {name: record.rlen for name, record in self._index.index.items()}
 
-    def resolve(self, contig: str) -> str:
-        """Return ``contig`` as spelled in this FASTA (``chr20`` -> ``20``, ``MT`` -> ``chrM``).
+    def resolve(self, contig: str | int) -> str:
+        """Return ``contig`` as spelled in this FASTA (``chr20`` -> ``20``, ``MT`` -> ``chrM``, ``20`` -> ``20``).
 
         Raises:
             FastaError: unknown or ambiguous contig (lists the closest names).
+            ArgumentError: ``contig`` is neither a string nor an integer.
         """
+        contig = contig_name(contig)  # before the cache: 20.0 == 20 as a key
         if contig not in self._resolved:
             self._resolved[contig] = resolve_contig(contig, self.contigs, str(self.path))
         return self._resolved[contig]
 
-    def length(self, contig: str) -> int:
+    def length(self, contig: str | int) -> int:
         """Length of ``contig`` in bases (aliases accepted)."""
         return self._index.index[self.resolve(contig)].rlen
 
     # ------------------------------------------------------------------ fetching
     def fetch(
-        self, contig: str, start: int, end: int, *, pad: bool = False, soft_mask: bool = False
+        self, contig: str | int, start: int, end: int, *, pad: bool = False, soft_mask: bool = False
     ) -> str | tuple[str, np.ndarray]:
         """Sequence of ``contig[start:end]`` (0-based, end-exclusive), uppercase.
 
         Args:
-            contig: contig name; aliases accepted (``chr20`` on a FASTA with ``20``).
+            contig: contig name; aliases accepted (``chr20`` on a FASTA with ``20``), an integer
+                means its decimal name (``20``).
             start, end: 0-based half-open interval in bases, ``start <= end``.
             pad: if True, positions outside ``[0, length)`` come back as ``N``
                 (logged at DEBUG; compare with :attr:`lengths` to know). If False
@@ -163,6 +173,7 @@ class Genome:
             FastaError: unknown contig, ``start > end``, out-of-range interval without
                 ``pad``, an invalid byte (naming file, contig, 0-based position), or a
                 read whose length disagrees with the index.
+            ArgumentError: ``contig`` not a string or integer, ``start``/``end`` not integers.
         """
         left, raw, tokens, right = self._fetch(contig, start, end, pad)
         seq = TOKEN_TO_BYTE[_pad(tokens, left, right, N)].tobytes().decode("ascii")
@@ -170,7 +181,7 @@ class Genome:
             return seq
         return seq, _pad(raw >= ord("a"), left, right, False)
 
-    def fetch_tokens(self, contig: str, start: int, end: int, *, pad: bool = False) -> np.ndarray:
+    def fetch_tokens(self, contig: str | int, start: int, end: int, *, pad: bool = False) -> np.ndarray:
         """Token ids of ``contig[start:end]`` (0-based, end-exclusive).
 
         Returns:
@@ -181,11 +192,15 @@ class Genome:
         return _pad(tokens, left, right, N)
 
     def _fetch(
-        self, contig: str, start: int, end: int, pad: bool
+        self, contig: str | int, start: int, end: int, pad: bool
     ) -> tuple[int, np.ndarray, np.ndarray, int]:
         """Validated raw bytes and tokens of the in-range part, and the padding sizes."""
         name = self.resolve(contig)
-        start, end = operator.index(start), operator.index(end)
+        try:
+            start, end = operator.index(start), operator.index(end)
+        except TypeError:
+            raise ArgumentError(f"start and end must be integers (0-based, end-exclusive), got {start!r} and "
+                                f"{end!r}") from None
         length = self._index.index[name].rlen
         if start > end:
             raise FastaError(
@@ -259,13 +274,15 @@ class Genome:
         except _CORRUPT_DATA as err:
             raise FastaError(f"cannot read the index of {self.path}: {err}. Delete it so it is rebuilt") from err
         try:
+            if not (_fresh(fai, self.path) and (gzi is None or _fresh(gzi, self.path))):
+                self._build_indexes(fai, gzi)
             faidx = pyfaidx.Faidx(
                 str(self.path),
                 indexname=str(fai),
                 gzi_indexname=str(gzi) if gzi else None,
                 as_raw=True,
                 strict_bounds=True,
-                rebuild=True,
+                rebuild=False,
             )
         except (
             pyfaidx.FastaIndexingError,
@@ -322,15 +339,59 @@ class Genome:
                 f"{self.path} is {'BGZF-compressed' if is_bgzf else 'not compressed'} but "
                 f"its name {'does not end' if is_bgzf else 'ends'} in .gz/.bgz; rename it"
             )
+        if is_bgzf:
+            with open(self.path, "rb") as handle:
+                handle.seek(max(self.path.stat().st_size - len(_BGZF_EOF), 0))
+                if handle.read() != _BGZF_EOF:
+                    raise FastaError(
+                        f"{self.path} is truncated or corrupt: it does not end with the BGZF end-of-file "
+                        "block (an interrupted download or copy). Fetch it again"
+                    )
         return is_bgzf
+
+    def _build_indexes(self, fai: Path, gzi: Path | None) -> None:
+        """Build the missing or stale ``fai`` (and ``gzi``) with pyfaidx, once across processes.
+
+        Under an exclusive lock on the index folder's ``.<fasta>.lock``, into ``<index>.tmp``
+        files renamed into place (``.gzi`` first), so no process reads a half-written index.
+        """
+        lock = fai.parent / f".{self.path.name}.lock"
+        with open(lock, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes
+            try:
+                self._build_locked(fai, gzi)
+            finally:
+                # safe under the lock: a process waiting on this file, or locking a new one, finds the
+                # indexes fresh and builds nothing
+                lock.unlink(missing_ok=True)
+
+    def _build_locked(self, fai: Path, gzi: Path | None) -> None:
+        """The body of :meth:`_build_indexes`, run under its lock."""
+        build_gzi = gzi is not None and not _fresh(gzi, self.path)
+        if _fresh(fai, self.path) and not build_gzi:
+            return  # another process built them while this one waited
+        log.info("building %s index of %s in %s", "BGZF and FASTA" if build_gzi else "FASTA", self.path,
+                 fai.parent)
+        tmp_fai = fai.with_name(fai.name + ".tmp")
+        tmp_gzi = gzi.with_name(gzi.name + ".tmp") if build_gzi else None
+        temporary = [tmp for tmp in (tmp_fai, tmp_gzi) if tmp]
+        try:
+            for tmp in temporary:
+                tmp.unlink(missing_ok=True)  # left by a killed build
+            gzi_name = tmp_gzi or gzi
+            pyfaidx.Faidx(str(self.path), indexname=str(tmp_fai), gzi_indexname=gzi_name and str(gzi_name),
+                          rebuild=True).close()
+            if tmp_gzi:
+                os.replace(tmp_gzi, gzi)
+            os.replace(tmp_fai, fai)
+        finally:
+            for tmp in temporary:
+                tmp.unlink(missing_ok=True)
 
     def _index_paths(self, is_bgzf: bool) -> tuple[Path, Path | None]:
         """Choose the ``.fai`` (and ``.gzi``) paths; unpack a fresh ``.gzi.gz``."""
-        fasta_mtime = self.path.stat().st_mtime
-
         def fresh(path: Path) -> bool:
-            return path.is_file() and path.stat().st_mtime >= fasta_mtime
-
+            return _fresh(path, self.path)
         beside = str(self.path)
         index_dir = self.path.parent
         if not (os.access(index_dir, os.W_OK) and index_dir.stat().st_mode & 0o222):
@@ -347,13 +408,10 @@ class Genome:
             if not fresh(gzi) and fresh(packed):
                 _unpack_gzi(packed, gzi, self.path)
             if not fresh(gzi):
-                log.info("building BGZF and FASTA indexes of %s in %s", self.path, index_dir)
-                return built_fai, gzi  # pyfaidx rebuilds the .fai along with the .gzi
+                return built_fai, gzi  # the .fai is rebuilt along with the .gzi
         fai = Path(beside + ".fai")
         if not fresh(fai):
             fai = built_fai
-            if not fresh(fai):
-                log.info("building FASTA index %s", fai)
         return fai, gzi
 
     def _check_record_ends(self, faidx: pyfaidx.Faidx, gzi: Path | None) -> None:
@@ -396,6 +454,11 @@ class Genome:
                         "the others, its line endings are mixed, or the index is stale. "
                         + _NORMALISE_HINT
                     )
+
+
+def _fresh(index: Path, fasta: Path) -> bool:
+    """True when ``index`` exists and is not older than ``fasta``."""
+    return index.is_file() and index.stat().st_mtime >= fasta.stat().st_mtime
 
 
 def _pad(values: np.ndarray, left: int, right: int, fill: int | bool) -> np.ndarray:

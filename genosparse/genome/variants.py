@@ -61,7 +61,7 @@ from pathlib import Path
 import numpy as np
 import pysam
 
-from genosparse.errors import FastaError, SequenceError, VariantError
+from genosparse.errors import FastaError, SequenceError, VariantError, input_file
 from genosparse.genome.contigs import contig_aliases
 from genosparse.genome.fasta import Genome
 from genosparse.sequence.vocab import NUM_BASES, encode
@@ -376,9 +376,7 @@ def open_vcf(path: str | os.PathLike, genome: Genome, *, strict_contigs: bool = 
             number and the last good ``CHROM:POS``), contigs missing with ``strict_contigs``.
         FastaError: an unusable FASTA, or a contig name that is ambiguous in it.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise VariantError(f"VCF file not found: {path}. Check the path")
+    path = input_file(path, "VCF", VariantError)
     with tempfile.TemporaryDirectory(prefix="genosparse-vcf-") as tmp:
         readable = _readable_copy(path, Path(tmp))
         scan, header, header_grew = _scan(path, readable, genome)
@@ -433,7 +431,15 @@ def _scan(path: Path, readable: Path, genome: Genome) -> tuple[VcfScan, pysam.Va
                 mismatch.append(fasta_name is not None and not ref_matches(genome, fasta_name, start, record.ref))
             header = vcf.header.copy()
     except (ValueError, OSError) as err:
-        raise VariantError(f"cannot read {path} after {where}: {err}. Check that it is a valid VCF/BCF "
+        with _open_text(readable) as handle:
+            first = handle.readline(200)
+        if where == "the header" and not first.startswith((b"##fileformat=VCF", b"BCF")):
+            raise VariantError(f"{path} has no VCF header: it must start with a ##fileformat=VCFv4.x line and "
+                               "have a #CHROM line before the records; its first line is "
+                               f"{first[:80].decode('utf-8', 'replace').rstrip()!r}. Add the header, e.g. from the VCF "
+                               "the records come from") from err
+        message = str(err).replace(str(readable), str(path))  # name the user's file, not a temporary copy
+        raise VariantError(f"cannot read {path} after {where}: {message}. Check that it is a valid VCF/BCF "
                            "(e.g. `bcftools view`)") from err
     scan = VcfScan(len(mismatch), num_variants, contigs, per_contig, mismatch, is_sorted)
     return scan, header, str(header) != header_text

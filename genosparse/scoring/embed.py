@@ -22,9 +22,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from genosparse.errors import ConfigError
+from genosparse.errors import ConfigError, check_ints
 from genosparse.genome import Genome
 from genosparse.genome.bed import read_bed
+from genosparse.genome.regions import region_list
 from genosparse.models.backbone import GenomicModel
 from genosparse.models.checkpoint import load_model
 from genosparse.scoring.fasta import STREAM_CHUNK, default_device, equal_length_batches, tile_intervals
@@ -88,6 +89,7 @@ def embed(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Ge
     """
     if (sequences is None) == (fasta is None) or (bed is not None and regions is not None):
         raise ConfigError("give either sequences or a FASTA (with at most one of bed and regions)")
+    check_ints(window=window, batch_size=batch_size)
     if batch_size < 1 or (window is not None and window < 1):
         raise ConfigError(f"window and batch_size must be >= 1, got {window} and {batch_size}")
     device = default_device(device)
@@ -101,8 +103,7 @@ def embed(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Ge
         items = [_Item(name, 0, len(seq), encode(seq, name=name)) for name, seq in named]
     else:
         genome = fasta if isinstance(fasta, Genome) else Genome(fasta)
-        if isinstance(regions, str):
-            regions = [regions]
+        regions = region_list(regions)
         ivs = read_bed(bed, genome) if bed is not None else \
             tile_intervals(genome, window or model.config.context_length, regions)
         items = [_Item(iv.contig, iv.start, iv.end, None) for iv in ivs]

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from genosparse.errors import ConfigError, FastaError
+from genosparse.errors import ConfigError, FastaError, check_ints
 from genosparse.genome import Genome
-from genosparse.genome.regions import Interval, parse_region
+from genosparse.genome.regions import Interval, parse_region, region_list
 from genosparse.models.backbone import GenomicModel
 from genosparse.models.checkpoint import load_model
 from genosparse.scoring.scorers import score_batch, score_name
@@ -105,16 +105,17 @@ def score_fasta(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLik
         model: a loaded :class:`GenomicModel` or a checkpoint folder.
         fasta: FASTA path (plain or BGZF) or an open :class:`Genome`.
         window: window length in bases; default the model's ``context_length``.
-        regions: optional ``chrom:start-end`` regions (1-based inclusive, samtools style)
-            to score instead of every contig (one string or several).
+        regions: optional regions to score instead of every contig, one or several: ``chrom:start-end``
+            strings (1-based inclusive, samtools style) or ``(chrom, start, end)`` tuples (0-based,
+            end-exclusive); see :mod:`genosparse.genome.regions`.
         rc_average: average each score with the reverse complement's.
         device: default CUDA when available, else CPU.
     Raises:
         FastaError: unreadable FASTA, unknown contig or a region past a contig end.
         ConfigError: unreadable checkpoint, ``window`` or ``batch_size`` < 1.
     """
-    if isinstance(regions, str):
-        regions = [regions]
+    regions = region_list(regions)
+    check_ints(window=window, batch_size=batch_size)
     if window is not None and window < 1 or batch_size < 1:
         raise ConfigError(f"window and batch_size must be >= 1, got {window} and {batch_size}")
     device = default_device(device)

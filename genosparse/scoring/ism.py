@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from genosparse.errors import ConfigError, FastaError
+from genosparse.errors import ConfigError, FastaError, check_ints
 from genosparse.genome import Genome
 from genosparse.genome.regions import parse_region
 from genosparse.models.backbone import GenomicModel
@@ -82,6 +82,7 @@ def ism(model: GenomicModel, fasta: str | os.PathLike | Genome, region: str, *, 
     """
     if model.config.head != "mlm":
         raise ConfigError(f"ISM needs a masked-LM checkpoint (head 'mlm'), this model's head is {model.config.head!r}")
+    check_ints(window=window, batch_size=batch_size)
     contig, start, end = parse_region(region)
     if start is None:
         raise FastaError(f"ISM needs a region chrom:start-end, got {region!r} (a whole contig costs one forward "

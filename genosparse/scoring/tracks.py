@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from genosparse.errors import ConfigError, FastaError
+from genosparse.errors import ConfigError, FastaError, check_ints
 from genosparse.genome import Genome
 from genosparse.genome.bed import read_bed
-from genosparse.genome.regions import Interval, parse_region
+from genosparse.genome.regions import Interval, parse_region, region_list
 from genosparse.models.backbone import GenomicModel
 from genosparse.models.checkpoint import load_model
 from genosparse.models.inference import reverse_complement_padded
@@ -82,7 +82,7 @@ def track_spans(genome: Genome, window: int, regions: Iterable[str] | None = Non
     """The spans a track covers, sorted in FASTA order and merged where they overlap or touch.
 
     Default every contig (empty ones left out). ``regions`` are samtools-style strings (1-based
-    inclusive); ``bed`` a BED file (0-based) whose intervals shorter than ``window`` are widened to
+    inclusive) or ``(chrom, start, end)`` tuples (0-based; :mod:`genosparse.genome.regions`); ``bed`` a BED file (0-based) whose intervals shorter than ``window`` are widened to
     ``window`` bases centred on their midpoint (shifted to stay inside the contig; a contig shorter
     than ``window`` is taken whole).
 
@@ -90,8 +90,7 @@ def track_spans(genome: Genome, window: int, regions: Iterable[str] | None = Non
         FastaError: unknown contig, a region past a contig end, BED contigs absent from the FASTA.
         SequenceError: a malformed BED line.
     """
-    if isinstance(regions, str):
-        regions = [regions]
+    regions = region_list(regions)
     lengths = genome.lengths
     spans: list[Interval] = []
     for text in regions or ():
@@ -158,6 +157,7 @@ def score_track(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLik
         ConfigError: a non-MLM model, bad window/stride/bin_size/batch_size.
         FastaError, SequenceError: unusable FASTA, region or BED (see :func:`~genosparse.genome.bed.read_bed`).
     """
+    check_ints(window=window, stride=stride, bin_size=bin_size, batch_size=batch_size)
     if bin_size < 1 or batch_size < 1 or (window is not None and window < 2):
         raise ConfigError(f"need bin_size >= 1, batch_size >= 1, window >= 2; got {bin_size}, {batch_size}, {window}")
     device = default_device(device)

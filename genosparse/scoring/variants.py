@@ -54,7 +54,7 @@ import torch
 from tqdm.auto import tqdm
 
 import genosparse
-from genosparse.errors import ConfigError, VariantError
+from genosparse.errors import ConfigError, VariantError, check_ints
 from genosparse.genome import Genome
 from genosparse.genome.variants import FLAGS as READ_FLAGS
 from genosparse.genome.variants import Variant, VcfSource, fits_window, open_vcf, quiet_htslib, variant_windows
@@ -185,6 +185,7 @@ def score_records(model: GenomicModel, source: VcfSource, *, window: int | None 
                           f"{model.config.head!r}")
     device = default_device(device)
     model = model.eval().to(device)
+    check_ints(window=window, flank=flank, num_passes=num_passes, batch_size=batch_size)
     window = window or model.config.context_length
     if window < 2 or flank < 0 or num_passes < 1 or batch_size < 1:
         raise ConfigError(f"need window >= 2, flank >= 0, num_passes >= 1 and batch_size >= 1; got {window}, "

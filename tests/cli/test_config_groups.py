@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from genosparse.cli.train import build
 
-GROUPS = ["task", "model", "attention", "data", "trainer", "experiment"]
+GROUPS = ["task", "model", "attention", "data", "trainer", "callbacks", "experiment"]
 
 
 def _options(group):

@@ -147,3 +147,26 @@ def test_missing_and_malformed_files(tmp_path):
 def _text_rows(path):
     with gzip.open(path, "rt") as handle:
         return [line.rstrip("\n").split("\t") for line in handle if not line.startswith("#")]
+
+
+@pytest.mark.parametrize("compression", ["plain_text", "plain_gzip"])
+def test_vcf_without_a_header_says_so_and_names_the_users_file(genome20, shared_data, tmp_path, compression):
+    """Real records of 20.vcf.gz without their header; the plain-gzip one is read through a temporary
+    copy, which the message must not name."""
+    with gzip.open(shared_data / "variants" / "20.vcf.gz", "rb") as handle:
+        records = b"".join(line for line in handle if not line.startswith(b"#"))
+    path = tmp_path / ("headless.vcf" if compression == "plain_text" else "headless.vcf.gz")
+    path.write_bytes(records if compression == "plain_text" else gzip.compress(records))
+    with pytest.raises(VariantError) as err:
+        with open_vcf(path, genome20):
+            pass
+    message = str(err.value)
+    assert message.startswith(f"{path} has no VCF header") and "##fileformat=VCFv4.x" in message
+    assert "'20\\t207414\\t.\\tG\\tA" in message  # the first line, shown
+    assert "genosparse-vcf-" not in message and "decompressed" not in message
+
+
+def test_directory_given_as_a_vcf(genome20, tmp_path):
+    with pytest.raises(VariantError, match="is a directory; give the VCF file itself"):
+        with open_vcf(tmp_path, genome20):
+            pass

@@ -1,0 +1,56 @@
+"""The public scoring functions take regions as strings, tuples or Intervals, and refuse a window of
+the wrong type with one clear error before any work."""
+
+import numpy as np
+import pytest
+
+from genosparse.errors import ArgumentError
+from genosparse.genome import Genome
+from genosparse.genome.regions import Interval
+from genosparse.scoring import score_fasta
+from genosparse.scoring.embed import embed
+from genosparse.scoring.ism import ism
+from genosparse.scoring.tracks import score_track
+from genosparse.scoring.variants import score_variants
+
+
+@pytest.fixture(scope="module")
+def model(tiny_mlm):
+    return tiny_mlm
+
+
+@pytest.fixture(scope="module")
+def genome(chr20):
+    return Genome(chr20)
+
+
+def _rows(model, genome, regions):
+    return [(r.name, r.start, r.end, r.score) for r in
+            score_fasta(model, genome, regions=regions, window=64, progress=False, device="cpu")]
+
+
+def test_a_region_as_tuple_interval_or_string_scores_the_same(model, genome):
+    text = _rows(model, genome, "20:30,000,001-30,000,128")  # 1-based inclusive
+    assert [row[:3] for row in text] == [("20", 30_000_000, 30_000_064), ("20", 30_000_064, 30_000_128)]
+    assert _rows(model, genome, (20, 30_000_000, 30_000_128)) == text  # 0-based half-open
+    assert _rows(model, genome, [Interval("20", 30_000_000, 30_000_128)]) == text
+    segments = list(score_track(model, genome, regions=("20", 30_000_000, 30_000_128), window=64,
+                                progress=False, device="cpu"))
+    assert segments[0].start == 30_000_000 and segments[-1].end == 30_000_128
+    assert all(s.contig == "20" and s.end == t.start for s, t in zip(segments, segments[1:]))
+    chunks = list(embed(model, genome, regions=("chr20", 30_000_000, 30_000_128), window=64, progress=False,
+                        device="cpu"))
+    assert chunks[0].starts.tolist() == [30_000_000, 30_000_064] and np.isfinite(chunks[0].values).all()
+
+
+@pytest.mark.parametrize("call", [
+    lambda m, g, v: list(score_fasta(m, g, regions="20:1-100", window="4096", progress=False)),
+    lambda m, g, v: list(embed(m, g, regions="20:1-100", window="4096", progress=False)),
+    lambda m, g, v: list(score_track(m, g, regions="20:1-100", window="4096", progress=False)),
+    lambda m, g, v: list(score_variants(m, g, v, window="4096", progress=False)),
+    lambda m, g, v: ism(m, g, "20:1-100", window="4096", progress=False),
+], ids=["score_fasta", "embed", "score_track", "score_variants", "ism"])
+def test_a_window_given_as_a_string_is_refused(model, genome, shared_data, call):
+    with pytest.raises(ArgumentError, match=r"window must be an integer, got '4096' \(str\)") as err:
+        call(model, genome, shared_data / "variants" / "20.vcf.gz")
+    assert isinstance(err.value, TypeError)
