@@ -124,3 +124,15 @@ def test_masked_log_likelihood_scores_each_window_on_its_own():
     np.testing.assert_allclose(ll, expected_ll, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(hit, expected_hit)
     assert 0.15 < masked.mean() < 0.25
+
+
+def test_context_curve_of_the_shipped_model_on_held_out_chr20(chr20):
+    """Every window predicts the same masked bases; the shipped model beats a uniform guess (-1.386)."""
+    genome = Genome(chr20)
+    rows = context_curve.curve("chr20-mlm", genome, "20:62,000,001-62,008,192", [1024, 8192], mask_prob=0.15,
+                               seed=0, kmer=24, device=torch.device("cpu"), batch_tokens=8192, score_windows=[])
+    assert [r["window"] for r in rows] == [1024, 8192]
+    assert rows[0]["masked"] == rows[1]["masked"] > 1000
+    assert all(-1.3 < r["ll"] < -0.9 and 0.3 < r["accuracy"] < 0.7 for r in rows)
+    assert all(0 <= r["repeat_fraction"] < 0.5 for r in rows)
+    assert "| chr20-mlm | 8,192 |" in context_curve.table(rows)
