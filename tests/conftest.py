@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
@@ -29,3 +30,12 @@ def chr20(shared_data) -> Path:
 def _index_cache(tmp_path_factory, monkeypatch):
     """Index files built for read-only FASTAs go to a per-session temporary cache."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread: on the 2 shared cores OpenMP spinning makes 2 threads ~30x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
