@@ -129,8 +129,14 @@ def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: 
     elif name == "triton":
         out, lse = _triton_backend()(q, k, v, layout, scale, key_padding_mask)
     elif (not torch.is_grad_enabled() and key_padding_mask is None and not return_lse
-          and (bias := dense_bias(layout)) is not None):
-        out, lse = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), scale=scale), None
+          and (dense := dense_bias(layout)) is not None):
+        bias, rows = dense
+        if rows is None:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), scale=scale)
+        else:  # only the rows that attend anything
+            part = F.scaled_dot_product_attention(q[:, :, rows], k, v, attn_mask=bias.to(q.dtype), scale=scale)
+            out = q.new_zeros(q.shape).index_copy(2, rows, part)
+        lse = None
     else:
         pad = layout.num_blocks * layout.block_size - length
         qp, kp, vp = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))

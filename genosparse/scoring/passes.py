@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from genosparse.models.inference import COMPLEMENT_BASES
+from genosparse.models.partial import embed_at
 from genosparse.scoring.prepare import Inference
 from genosparse.sequence.vocab import MASK, NUM_BASES, reverse_complement
 
@@ -167,21 +168,23 @@ class PassPlan:
             selected = (torch.arange(length, device=device)[None, :] % period[:, None]) == phase[:, None]
             part = tokens[rows]
             tokens[rows] = torch.where(selected & (part < NUM_BASES), MASK, part)
-        hidden = model.embed(tokens)  # (B, L, C)
         reads = [(row, strand(pos), out) for row, r in enumerate(batch) for pos, out in r.positions.items()]
-        if reads:
-            rows, cols, out = zip(*reads)
-            picked = hidden.reshape(-1, hidden.shape[-1])[index(rows) * length + index(cols)]
-            logp = torch.log_softmax(model.head(picked).float(), dim=-1)
-            log_probs[index(out)] = logp[:, list(COMPLEMENT_BASES)] if reverse else logp
         spans = [(row, *sorted((strand(lo), strand(hi - 1))), out) for row, r in enumerate(batch)
                  for (lo, hi), out in r.ranges.items()]
+        wanted = sorted({col for _, col, _ in reads} | {col for _, lo, hi, _ in spans for col in range(lo, hi + 1)})
+        column = {pos: k for k, pos in enumerate(wanted)}
+        hidden = embed_at(model, tokens, wanted)  # (B, P, C): the rows read, nothing else computed past need
+        if reads:
+            rows, cols, out = zip(*reads)
+            picked = hidden[index(rows), index([column[c] for c in cols])]
+            logp = torch.log_softmax(model.head(picked).float(), dim=-1)
+            log_probs[index(out)] = logp[:, list(COMPLEMENT_BASES)] if reverse else logp
         if spans:
             rows, los, his, out = zip(*spans)
             width = max(hi - lo for _, lo, hi, _ in spans) + 1
             offsets = torch.arange(width, device=device)
-            lo_t, hi_t = index(los), index(his)
-            cols = lo_t[:, None] + offsets
-            valid = (cols <= hi_t[:, None]).unsqueeze(-1)
-            picked = hidden[index(rows)[:, None], cols.clamp_max(length - 1)].float()
+            first, last = index([column[lo] for lo in los]), index([column[hi] for hi in his])
+            cols = first[:, None] + offsets
+            valid = (cols <= last[:, None]).unsqueeze(-1)
+            picked = hidden[index(rows)[:, None], cols.clamp_max(len(wanted) - 1)].float()
             pooled[index(out)] = (picked * valid).sum(1) / valid.sum(1).clamp_min(1)
