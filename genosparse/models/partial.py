@@ -79,16 +79,18 @@ def prunable(model: GenomicModel) -> bool:
     return all(isinstance(block.attn.core, LayoutAttention) for block in model.backbone.blocks)
 
 
-def embed_at(model: GenomicModel, tokens: torch.Tensor, positions: Sequence[int]) -> torch.Tensor:
+def embed_at(model: GenomicModel, tokens: torch.Tensor, positions: Sequence[int],
+             index: torch.Tensor | None = None) -> torch.Tensor:
     """Last hidden states ``(B, P, C)`` at token ``positions`` (``P`` host integers, any order) of ``tokens``
     ``(B, L)``, which must not hold ``[PAD]`` (windows fetched from a genome never do).
 
     Equals ``model.embed(tokens)[:, positions]`` to rounding (see the module docstring); runs the
-    full forward for dynamic patterns. No host synchronisation once the plan of a length and a
-    set of blocks is built.
+    full forward for dynamic patterns. ``index``: the same positions already on the device, if at
+    hand. No host synchronisation once the plan of a length and a set of blocks is built.
     """
     length = tokens.shape[1]
-    index = torch.as_tensor(np.asarray(positions, dtype=np.int64)).to(tokens.device, non_blocking=True)
+    if index is None:
+        index = torch.as_tensor(np.asarray(positions, dtype=np.int64)).to(tokens.device)
     if not prunable(model):
         return model.embed(tokens)[:, index]
     backbone = model.backbone

@@ -71,6 +71,7 @@ class PassPlan:
         self._passes: dict[tuple, _Pass] = {}
         self._num_log_probs = 0
         self._num_pooled = 0
+        self._batches: tuple[int, list[_Batch]] | None = None
 
     def source(self, key: object, tokens) -> int:
         """Index of the window ``key``; ``tokens()`` gives its ``(length,)`` ids the first time it is named."""
@@ -123,68 +124,110 @@ class PassPlan:
         """Distinct forward passes the plan will run."""
         return len(self._passes)
 
+    def batches(self, batch_size: int) -> list[_Batch]:
+        """The host side of :meth:`run`: passes grouped by strand into batches with their index arrays.
+
+        Built once (call it ahead, e.g. in a prefetch thread, so the device does not wait for it).
+        """
+        if self._batches is None or self._batches[0] != batch_size:
+            built = []
+            for reverse in (False, True):  # one strand per batch
+                runs = [r for r in self._passes.values() if r.reverse == reverse]
+                built += [_Batch.of(runs[i:i + batch_size], reverse, self.length)
+                          for i in range(0, len(runs), batch_size)]
+            self._batches = (batch_size, built)
+        return self._batches[1]
+
     def run(self, inference: Inference, batch_size: int) -> PassResults:
-        """Compute every readout (see the module docstring); ``batch_size`` passes per forward."""
+        """Compute every readout (see the module docstring); ``batch_size`` passes per forward.
+
+        The windows and every batch's index arrays go to the device in one copy each, before the
+        first forward; the readouts come back in one copy at the end.
+        """
         device = inference.device
+        batches = self.batches(batch_size)
         with inference.running():
             log_probs = torch.full((self._num_log_probs, NUM_BASES), float("nan"), device=device)
             pooled = torch.full((self._num_pooled, inference.model.config.d_model), float("nan"), device=device)
-            if self._passes:
-                host = torch.from_numpy(np.stack(self._tokens))
-                sources = (host.pin_memory() if device.type == "cuda" else host).to(device, non_blocking=True)
-                for reverse in (False, True):  # one strand per batch
-                    runs = [r for r in self._passes.values() if r.reverse == reverse]
-                    for first in range(0, len(runs), batch_size):
-                        self._forward(inference, sources, runs[first:first + batch_size], log_probs, pooled)
+            if batches:
+                sources = _to_device(np.stack(self._tokens), device)
+                packed = _to_device(np.concatenate([a for b in batches for a in b.arrays.values()]), device)
+                offset = 0
+                for batch in batches:
+                    views = {}
+                    for name, array in batch.arrays.items():
+                        views[name] = packed[offset:offset + len(array)]
+                        offset += len(array)
+                    _forward(inference, sources, batch, views, self.length, log_probs, pooled)
             return PassResults(log_probs.cpu().numpy(), pooled.cpu().numpy())
 
-    def _forward(self, inference: Inference, sources: torch.Tensor, batch: list[_Pass], log_probs: torch.Tensor,
-                 pooled: torch.Tensor) -> None:
-        """One forward pass of ``batch`` (one strand), its readouts written into ``log_probs`` and ``pooled``."""
-        model, device, length = inference.model, inference.device, self.length
-        reverse = batch[0].reverse
 
+def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    host = torch.from_numpy(array)
+    return (host.pin_memory() if device.type == "cuda" else host).to(device, non_blocking=True)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One forward pass of up to ``batch_size`` passes of one strand, as host index arrays (int64)."""
+
+    reverse: bool
+    wanted: tuple[int, ...]  # strand positions whose last hidden states are read, sorted
+    width: int  # longest pooled range
+    arrays: dict[str, np.ndarray]
+
+    @staticmethod
+    def of(runs: list[_Pass], reverse: bool, length: int) -> "_Batch":
         def strand(position: int) -> int:
             return length - 1 - position if reverse else position
 
-        def index(values) -> torch.Tensor:
-            return torch.tensor(values, dtype=torch.long).to(device, non_blocking=True)
-
-        tokens = sources[index([r.source for r in batch])].long()
-        edits = [(row, pos, tok) for row, r in enumerate(batch) for pos, tok in r.edits]
-        if edits:
-            rows, cols, values = zip(*edits)
-            tokens[index(rows), index(cols)] = index(values)
-        if reverse:
-            tokens = reverse_complement(tokens, check=False)
-        point = [(row, strand(pos)) for row, r in enumerate(batch) if r.mask and r.mask[0] != "every"
+        edits = [(row, pos, tok) for row, r in enumerate(runs) for pos, tok in r.edits]
+        point = [(row, strand(pos)) for row, r in enumerate(runs) if r.mask and r.mask[0] != "every"
                  for pos in r.mask]
-        if point:
-            rows, cols = zip(*point)
-            tokens[index(rows), index(cols)] = MASK
-        every = [(row, r.mask[1], r.mask[2]) for row, r in enumerate(batch) if r.mask and r.mask[0] == "every"]
-        if every:
-            rows, period, phase = (index(v) for v in zip(*every))
-            selected = (torch.arange(length, device=device)[None, :] % period[:, None]) == phase[:, None]
-            part = tokens[rows]
-            tokens[rows] = torch.where(selected & (part < NUM_BASES), MASK, part)
-        reads = [(row, strand(pos), out) for row, r in enumerate(batch) for pos, out in r.positions.items()]
-        spans = [(row, *sorted((strand(lo), strand(hi - 1))), out) for row, r in enumerate(batch)
+        every = [(row, r.mask[1], r.mask[2]) for row, r in enumerate(runs) if r.mask and r.mask[0] == "every"]
+        reads = [(row, strand(pos), out) for row, r in enumerate(runs) for pos, out in r.positions.items()]
+        spans = [(row, *sorted((strand(lo), strand(hi - 1))), out) for row, r in enumerate(runs)
                  for (lo, hi), out in r.ranges.items()]
-        wanted = sorted({col for _, col, _ in reads} | {col for _, lo, hi, _ in spans for col in range(lo, hi + 1)})
+        wanted = sorted({c for _, c, _ in reads} | {c for _, lo, hi, _ in spans for c in range(lo, hi + 1)})
         column = {pos: k for k, pos in enumerate(wanted)}
-        hidden = embed_at(model, tokens, wanted)  # (B, P, C): the rows read, nothing else computed past need
-        if reads:
-            rows, cols, out = zip(*reads)
-            picked = hidden[index(rows), index([column[c] for c in cols])]
-            logp = torch.log_softmax(model.head(picked).float(), dim=-1)
-            log_probs[index(out)] = logp[:, list(COMPLEMENT_BASES)] if reverse else logp
-        if spans:
-            rows, los, his, out = zip(*spans)
-            width = max(hi - lo for _, lo, hi, _ in spans) + 1
-            offsets = torch.arange(width, device=device)
-            first, last = index([column[lo] for lo in los]), index([column[hi] for hi in his])
-            cols = first[:, None] + offsets
-            valid = (cols <= last[:, None]).unsqueeze(-1)
-            picked = hidden[index(rows)[:, None], cols.clamp_max(len(wanted) - 1)].float()
-            pooled[index(out)] = (picked * valid).sum(1) / valid.sum(1).clamp_min(1)
+
+        def columns(rows: list[tuple], n: int) -> list[np.ndarray]:
+            table = np.array(rows, dtype=np.int64).reshape(-1, n)
+            return [table[:, k] for k in range(n)]
+
+        arrays = {"source": np.array([r.source for r in runs], np.int64)}
+        for name, rows, n in (("edit", edits, 3), ("point", point, 2), ("every", every, 3),
+                              ("read", [(row, column[c], out) for row, c, out in reads], 3),
+                              ("span", [(row, column[lo], column[hi], out) for row, lo, hi, out in spans], 4)):
+            arrays.update((f"{name}{k}", values) for k, values in enumerate(columns(rows, n)))
+        arrays["wanted"] = np.array(wanted, np.int64)
+        width = max((hi - lo for _, lo, hi, _ in spans), default=0) + 1
+        return _Batch(reverse, tuple(wanted), width, arrays)
+
+
+def _forward(inference: Inference, sources: torch.Tensor, batch: _Batch, a: dict[str, torch.Tensor], length: int,
+             log_probs: torch.Tensor, pooled: torch.Tensor) -> None:
+    """One forward pass of ``batch`` (index arrays ``a`` on the device), readouts written into
+    ``log_probs`` and ``pooled`` (no host synchronisation)."""
+    model, device = inference.model, inference.device
+    tokens = sources[a["source"]].long()
+    if len(a["edit0"]):
+        tokens[a["edit0"], a["edit1"]] = a["edit2"]
+    if batch.reverse:
+        tokens = reverse_complement(tokens, check=False)
+    if len(a["point0"]):
+        tokens[a["point0"], a["point1"]] = MASK
+    if len(a["every0"]):
+        rows = a["every0"]
+        selected = (torch.arange(length, device=device)[None, :] % a["every1"][:, None]) == a["every2"][:, None]
+        part = tokens[rows]
+        tokens[rows] = torch.where(selected & (part < NUM_BASES), MASK, part)
+    hidden = embed_at(model, tokens, batch.wanted, a["wanted"])  # (B, P, C): only what the readouts need
+    if len(a["read0"]):
+        logp = torch.log_softmax(model.head(hidden[a["read0"], a["read1"]]).float(), dim=-1)
+        log_probs[a["read2"]] = logp[:, list(COMPLEMENT_BASES)] if batch.reverse else logp
+    if len(a["span0"]):
+        cols = a["span1"][:, None] + torch.arange(batch.width, device=device)
+        valid = (cols <= a["span2"][:, None]).unsqueeze(-1)
+        picked = hidden[a["span0"][:, None], cols.clamp_max(len(batch.wanted) - 1)].float()
+        pooled[a["span3"]] = (picked * valid).sum(1) / valid.sum(1).clamp_min(1)

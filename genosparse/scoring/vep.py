@@ -69,13 +69,15 @@ class _Chunk:
 
 
 def _chunks(source: VcfSource, ref_mismatch: str, *, window: int, flank: int, rc_average: bool, num_passes: int,
-            embedding: bool, size: int) -> Iterator[_Chunk]:
-    """Records of ``source`` in planned chunks of about ``size`` scorable ALTs, cut between positions."""
+            embedding: bool, batch_size: int) -> Iterator[_Chunk]:
+    """Records of ``source`` in planned chunks of about ``CHUNK * batch_size`` scorable ALTs, cut between
+    positions, their batches built (:meth:`PassPlan.batches`)."""
     chunk = _Chunk([], PassPlan(window), {})
     last = None
     for record, variants in source.variants(ref_mismatch):
         where = (record.chrom, record.pos)
-        if len(chunk.readouts) >= size and where != last:
+        if len(chunk.readouts) >= CHUNK * batch_size and where != last:
+            chunk.plan.batches(batch_size)
             yield chunk
             chunk = _Chunk([], PassPlan(window), {})
         last = where
@@ -87,6 +89,7 @@ def _chunks(source: VcfSource, ref_mismatch: str, *, window: int, flank: int, rc
                                         embedding=embedding)
                 chunk.readouts[(v.record_index, v.alt_index)] = (readouts, windows.padded)
     if chunk.records:
+        chunk.plan.batches(batch_size)
         yield chunk
 
 
@@ -111,7 +114,7 @@ def score_records(model: GenomicModel | Inference | str | os.PathLike, source: V
              "both strands" if rc_average else "forward strand", "" if embedding else ", no embedding distance")
     skipped = sum(source.scan.ref_mismatch) if ref_mismatch == "skip" else 0
     chunks = _chunks(source, ref_mismatch, window=window, flank=flank, rc_average=rc_average, num_passes=num_passes,
-                     embedding=embedding, size=CHUNK * batch_size)
+                     embedding=embedding, batch_size=batch_size)
     with tqdm(total=source.scan.num_records - skipped, unit="record", disable=not progress, desc="vep") as bar:
         for chunk in prefetch(chunks):
             scored = chunk.scored(inference, batch_size, window)

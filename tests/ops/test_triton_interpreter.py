@@ -61,8 +61,7 @@ CASES = {
     # a few query blocks only (BlockLayout.select_rows, as models.partial runs the last layers): every
     # other row attends nothing and must come back 0 (outputs are NaN-poisoned)
     "selected_rows_fp32": dict(layout="bigbird_rows", dtype="float32", L=200, B=2, H=2, D=16, block=16),
-    "selected_rows_fp16_split": dict(layout="bigbird_rows", dtype="float16", L=200, B=2, H=2, D=16, block=16,
-                                     split=3),
+    "selected_rows_fp16": dict(layout="bigbird_rows", dtype="float16", L=200, B=2, H=2, D=16, block=16),
 }
 # Input-dependent patterns run whole (their layout builders and the kernels) against the dense
 # definitions of tests/ops/pattern_reference.py: name -> (pattern, dtype, padded).
