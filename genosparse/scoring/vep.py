@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 CHUNK = 32
 """A chunk holds about ``CHUNK * batch_size`` scorable ALTs (more to finish a position)."""
+CHUNK_RECORDS = 4096
+"""... and at most about this many records, scorable or not (memory stays flat over unscorable stretches)."""
 
 
 @dataclass
@@ -76,7 +78,8 @@ def _chunks(source: VcfSource, ref_mismatch: str, *, window: int, flank: int, rc
     last = None
     for record, variants in source.variants(ref_mismatch):
         where = (record.chrom, record.pos)
-        if len(chunk.readouts) >= CHUNK * batch_size and where != last:
+        full = len(chunk.readouts) >= CHUNK * batch_size or len(chunk.records) >= CHUNK_RECORDS
+        if full and where != last:
             chunk.plan.batches(batch_size)
             yield chunk
             chunk = _Chunk([], PassPlan(window), {})
