@@ -14,7 +14,7 @@ model (``--flank`` f = 7: 15-mers): ``P(base | f bases either side)`` counted ov
 the whole FASTA (the chromosome the MLM was trained on) with the variant's own locus left out,
 add-one smoothed; its ``LLR = log P(alt) - log P(ref)``. Reported: AUROC of
 ``|LLR|`` for significant vs not. With ``--checkpoint`` (an MLM), the zero-shot AUROCs of
-``|GS_LLR|`` and of ``GS_EMB`` (:func:`genosparse.scoring.variants.score_variants`) beside it.
+``|GS_LLR|`` and of ``GS_EMB`` (:func:`genosparse.scoring.vep.score_variants`) beside it.
 Prints a Markdown table; ``--out`` writes it as JSON too.
 """
 
@@ -144,7 +144,7 @@ def kmer_llr(genome: Genome, variants: list[dict], flank: int) -> np.ndarray:
 def model_scores(checkpoint: str, fasta: str, variants: list[dict], window: int | None,
                  device: str) -> tuple[np.ndarray, np.ndarray]:
     """``(V,)`` GS_LLR and GS_EMB of ``variants`` from an MLM checkpoint (in input order)."""
-    from genosparse.scoring.variants import score_variants
+    from genosparse.scoring.vep import score_variants
     genome = Genome(fasta)
     with tempfile.TemporaryDirectory() as tmp:
         vcf = Path(tmp) / "mpra.vcf"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The GPU checks and benchmarks of a session on the lent H200 (see RESULTS.md), in one or two calls:
-#   bash benchmarks/run_on_device.sh [patterns] [check] [attention] [track] [shipped]   (default: the first four)
+#   bash benchmarks/run_on_device.sh [patterns] [check] [attention] [track] [shipped] [full]   (default: the first four)
+# `full` (issue 13, about 3 minutes): saturation mutagenesis with and without GS_EMB, 20.vcf.gz, ISM and a 2.88 Mb
+# score at 131,072 bases with the shipped chr20-mlm (benchmarks/full_context.py); details in $OUT/full_context/.
 # The machine has torch, triton, lightning; pysam, pyfaidx, biopython and pyBigWig travel as wheels in
 # .whl/, chr20 and a demo checkpoint in .gpu_data/ (both git-ignored, named in `carry`).
 set -u
@@ -24,5 +26,7 @@ for step in $steps; do
                2>&1 | tail -1
              GENOSPARSE_TRITON_AUTOTUNE=0 timeout 400 python3 -m genosparse.cli.main track \
                --fasta .gpu_data/data/reference/20.fa.gz --out /tmp/chr20_mlm.bw --device cuda --quiet 2>&1 | tail -2 ;;
+    full) GENOSPARSE_TRITON_AUTOTUNE=0 timeout 230 python3 benchmarks/full_context.py --data .gpu_data/data \
+            --out $OUT/full_context --profile 2>&1 | tee $OUT/full_context.txt | grep -vE "^(INFO|WARNING)" | tail -16 ;;
   esac
 done

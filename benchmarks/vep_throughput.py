@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/vep_throughput.py --checkpoint runs/demo/checkpoint --device cuda
     .venv/bin/python benchmarks/vep_throughput.py --checkpoint DIR --device cpu --threads 1
 
-Times a full pass of :func:`genosparse.scoring.variants.score_variants` (reading, REF check,
+Times a full pass of :func:`genosparse.scoring.vep.score_variants` (reading, REF check,
 windows, model passes) over each VCF after one warm-up pass over the first VCF, and prints
 the command, the setup and one line per file: ALT alleles, SNVs, indels, seconds and ALT
 alleles per second. SNVs cost 3 forward passes per strand (REF and ALT embeddings, one
@@ -24,7 +24,7 @@ import torch
 
 from genosparse.genome import Genome
 from genosparse.models import load_model
-from genosparse.scoring.variants import score_variants
+from genosparse.scoring.vep import score_variants
 
 CALL_SETS = ("20", "5", "16")
 
@@ -34,7 +34,8 @@ def _run(model, genome, vcf: Path, args) -> tuple[float, list]:
         torch.cuda.synchronize()
     start = time.perf_counter()
     scores = list(score_variants(model, genome, vcf, window=args.window, batch_size=args.batch_size,
-                                 rc_average=args.rc_average, num_passes=args.num_passes, device=args.device,
+                                 rc_average=args.rc_average, num_passes=args.num_passes, embedding=args.embedding,
+                                 device=args.device,
                                  progress=False))
     if args.device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -51,6 +52,7 @@ def main() -> None:
     p.add_argument("--window", type=int, help="default: the model's context length")
     p.add_argument("--num-passes", type=int, default=8)
     p.add_argument("--no-rc-average", dest="rc_average", action="store_false")
+    p.add_argument("--no-embedding", dest="embedding", action="store_false", help="LLR only (no GS_EMB)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     p.add_argument("--call-sets", nargs="+", choices=CALL_SETS, default=list(CALL_SETS),
                    help="which of variants/{20,5,16}.vcf.gz to time (default: all)")

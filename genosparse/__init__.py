@@ -21,7 +21,7 @@ _EXPORTS = {
     "load_model": "genosparse.models",
     "save_model": "genosparse.models",
     "score_fasta": "genosparse.scoring",
-    "score_variants": "genosparse.scoring.variants",
+    "score_variants": "genosparse.scoring.vep",
     "sparse_attention": "genosparse.attention",
 }
 

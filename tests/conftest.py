@@ -45,3 +45,12 @@ def tiny_mlm() -> GenomicModel:
     att = AttentionConfig(block_size=16, num_global_blocks=1, num_random_blocks=1, backend="torch")
     return GenomicModel(ModelConfig(head="mlm", d_model=16, num_layers=1, num_heads=2, dropout=0.0,
                                     context_length=64, attention=att)).eval()
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread: on the 2 shared cores OpenMP spinning makes 2 threads ~30x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -4,6 +4,9 @@ Backends:
 
 * ``"dense"``: masked O(L^2) reference (:mod:`genosparse.attention.reference`), tests only;
 * ``"torch"``: block gather in PyTorch (:mod:`genosparse.attention.blockgather`), any device;
+  without autograd (scoring) a short layout that covers much of the ``L x L`` square instead runs
+  as one masked ``scaled_dot_product_attention`` over a bias cached on the layout
+  (:func:`~genosparse.attention.blockgather.dense_bias`): the same attention, without the gathers;
 * ``"triton"``: the block-sparse Triton kernels of :mod:`genosparse.kernels` (CUDA, or CPU
   tensors in Triton's interpreter, ``TRITON_INTERPRET=1``);
 * ``"auto"``: ``"triton"`` for CUDA tensors when it is available, else ``"torch"``.
@@ -18,7 +21,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from genosparse.attention.blockgather import blockgather_attention
+from genosparse.attention.blockgather import blockgather_attention, dense_bias
 from genosparse.attention.layouts import BlockLayout
 from genosparse.attention.reference import dense_attention
 from genosparse.errors import LayoutError
@@ -125,6 +128,15 @@ def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: 
         out, lse = dense_attention(q, k, v, layout, scale, key_valid)
     elif name == "triton":
         out, lse = _triton_backend()(q, k, v, layout, scale, key_padding_mask)
+    elif (not torch.is_grad_enabled() and key_padding_mask is None and not return_lse
+          and (dense := dense_bias(layout)) is not None):
+        bias, rows = dense
+        if rows is None:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), scale=scale)
+        else:  # only the rows that attend anything
+            part = F.scaled_dot_product_attention(q[:, :, rows], k, v, attn_mask=bias.to(q.dtype), scale=scale)
+            out = q.new_zeros(q.shape).index_copy(2, rows, part)
+        lse = None
     else:
         pad = layout.num_blocks * layout.block_size - length
         qp, kp, vp = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))

@@ -142,6 +142,33 @@ class BlockLayout:
         return BlockLayout(self.kv_indptr[heads], self.kv_indices[heads], self.q_indptr[heads], self.q_indices[heads],
                            self.seq_len, self.block_size, self.token_window, self.causal)
 
+    def select_rows(self, rows: torch.Tensor) -> "BlockLayout":
+        """The same layout with only the query blocks ``rows`` attending (every other row attends nothing).
+
+        For computing a few rows' outputs (:mod:`genosparse.models.partial`); rows attending
+        nothing get output 0 from every backend.
+
+        Args:
+            rows: ``(R,)`` integer query-block ids.
+        """
+        n, heads = self.num_blocks, self.num_heads
+        degree = self.row_degrees()
+        chosen = torch.zeros(n, dtype=torch.bool, device=self.device)
+        chosen[rows.to(self.device).long()] = True
+        full = chosen & (degree == n).all(0)
+        sparse = chosen & ~full
+        width = max(int(degree[:, sparse].max()) if bool(sparse.any()) else 0, 1)
+        slot = torch.arange(width, device=self.device)
+
+        def candidates(part: slice) -> tuple[torch.Tensor, torch.Tensor]:
+            pos = self.kv_indptr[part, :-1, None].long() + slot
+            cols = torch.gather(self.kv_indices[part].long(), 1,
+                                pos.clamp_max(self.kv_indices.shape[1] - 1).flatten(1)).view(pos.shape)
+            return cols, (slot < degree[part, :, None]) & sparse[None, :, None]
+
+        return _build(candidates, heads, torch.nonzero(full).flatten(), self.seq_len, self.block_size,
+                      self.token_window, self.causal)
+
     def token_band(self) -> tuple[int, int] | None:
         """The range ``(lo, hi)`` of ``q_pos - k_pos`` attended inside stored blocks, or None for all of them."""
         return token_band(self.token_window, self.causal, self.seq_len)

@@ -76,11 +76,35 @@ class SparseSelfAttention(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.core = _DYNAMIC_CORES.get(config.pattern, LayoutAttention)(config, num_heads, self.head_dim, layer_index)
 
-    def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def _project(self, x: torch.Tensor, positions: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """q, k, v ``(B, H, L, D)`` of ``x`` ``(B, L, C)``, q and k rotated (by ``positions`` if given)."""
         batch, length, _ = x.shape
-        if batch == 0:  # an empty batch: the layouts and reshapes below cannot size 0-element tensors
-            return torch.zeros_like(x)
         q, k, v = self.qkv(x).view(batch, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k = self.rotary(q), self.rotary(k)
-        out = self.core(q, k, v, key_padding_mask)
-        return self.dropout(self.out(out.transpose(1, 2).reshape(batch, length, -1)))
+        return self.rotary(q, positions), self.rotary(k, positions), v
+
+    def _output(self, out: torch.Tensor) -> torch.Tensor:
+        """``(B, H, R, D)`` attention outputs -> ``(B, R, C)`` through the output projection."""
+        return self.dropout(self.out(out.transpose(1, 2).reshape(out.shape[0], out.shape[2], -1)))
+
+    def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if x.shape[0] == 0:  # an empty batch: the layouts and reshapes below cannot size 0-element tensors
+            return torch.zeros_like(x)
+        return self._output(self.core(*self._project(x), key_padding_mask))
+
+    def forward_rows(self, x: torch.Tensor, positions: torch.Tensor, length: int, layout: BlockLayout,
+                     rows: torch.Tensor) -> torch.Tensor:
+        """This layer's output at a few rows of a sequence, from the rows they attend.
+
+        Args:
+            x: ``(B, I, C)`` the layer's (normalised) input at token ``positions`` ``(I,)`` (sorted) of a
+                sequence of ``length`` tokens; must hold every key the rows attend.
+            layout: this layer's layout for ``length`` restricted to the rows' blocks
+                (:meth:`~genosparse.attention.layouts.BlockLayout.select_rows`).
+            rows: ``(R,)`` indices into ``positions`` of the rows wanted.
+        Returns:
+            ``(B, R, C)``: equal (to rounding) to ``forward`` of the whole sequence at ``positions[rows]``.
+        """
+        q, k, v = self._project(x, positions)
+        full = [t.new_zeros(*t.shape[:2], length, t.shape[-1]).index_copy(2, positions, t) for t in (q, k, v)]
+        out = sparse_attention(*full, layout, backend=self.config.backend)
+        return self._output(out[:, :, positions[rows]])

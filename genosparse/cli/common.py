@@ -14,12 +14,11 @@ from typing import Callable
 import torch
 
 from genosparse.errors import ConfigError, GenosparseError
-from genosparse.models import GenomicModel, load_model
+from genosparse.models import GenomicModel
 from genosparse.pretrained import DEFAULT_MODEL, PRETRAINED, resolve_checkpoint
-from genosparse.scoring.fasta import default_device
+from genosparse.scoring.prepare import default_device, load_on_device
 
 log = logging.getLogger(__name__)
-LONG_CPU_WINDOW = 16_384  # bases; longer windows on a CPU get a warning
 ModelBody = Callable[[argparse.Namespace, GenomicModel, torch.device, Callable[[], float]], None]
 
 
@@ -118,25 +117,18 @@ def run_command(name: str, body: Callable[[], None]) -> None:
 
 def run_model_command(name: str, parser: argparse.ArgumentParser, argv: list[str], body: ModelBody) -> None:
     """Run a command that scores with a checkpoint: parse ``argv``, log INFO to stderr, load
-    ``--checkpoint`` on ``--device`` and call ``body(args, model, device, elapsed)`` under
-    :func:`run_command`; ``elapsed()`` gives the seconds since the command started."""
+    ``--checkpoint`` on ``--device`` (:func:`~genosparse.scoring.prepare.load_on_device`; the scorer
+    then prepares genome and window through the same path) and call ``body(args, model, device,
+    elapsed)`` under :func:`run_command`; ``elapsed()`` gives the seconds since the command started."""
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     def run() -> None:
         started = time.perf_counter()
-        dev = device(args.device)
-        model = load_model(args.checkpoint, dev)
-        context = model.config.context_length
+        model, dev = load_on_device(args.checkpoint, device(args.device))
         log.info("model %s (%s): %s head, %d layers, d_model %d, context %d bases", args.checkpoint,
-                 resolve_checkpoint(args.checkpoint).resolve(),
-                 model.config.head, model.config.num_layers, model.config.d_model, context)
-        window = getattr(args, "window", None)
-        if window and window > context:
-            log.warning("--window %d is longer than the %d bases the model was trained on", window, context)
-        if dev.type == "cpu" and (window or context) > LONG_CPU_WINDOW:
-            log.warning("windows of %d bases on the CPU are slow (the shipped chr20-mlm: about 260 bases/s on 2 "
-                        "cores); use a GPU or --window 4096", window or context)
+                 resolve_checkpoint(args.checkpoint).resolve(), model.config.head, model.config.num_layers,
+                 model.config.d_model, model.config.context_length)
         body(args, model, dev, lambda: time.perf_counter() - started)
 
     run_command(name, run)

@@ -9,9 +9,10 @@ import torch
 
 from genosparse.cli.common import (add_checkpoint_option, add_inference_options, output_path, positive_int,
                                    run_model_command)
-from genosparse.genome.variants import REF_MISMATCH_MODES
+from genosparse.genome.vcf import REF_MISMATCH_MODES
 from genosparse.models import GenomicModel
-from genosparse.scoring.variants import FORMATS, annotate_vcf
+from genosparse.scoring.variant_writers import FORMATS
+from genosparse.scoring.vep import annotate_vcf
 
 
 def parser() -> argparse.ArgumentParser:
@@ -35,6 +36,9 @@ def parser() -> argparse.ArgumentParser:
                    help="bases either side of the variant that scores are pooled over (default: 64)")
     p.add_argument("--num-passes", type=positive_int, default=8,
                    help="interleaved masking passes of the indel pseudo-log-likelihood (default: 8)")
+    p.add_argument("--no-embedding", dest="embedding", action="store_false",
+                   help="skip GS_EMB, the embedding distance (an SNV then costs one masked REF pass per position "
+                        "and strand, shared by its ALTs)")
     add_inference_options(p)
     return p
 
@@ -48,7 +52,8 @@ def _run(args: argparse.Namespace, model: GenomicModel, dev: torch.device, elaps
     counts = annotate_vcf(model, args.fasta, args.vcf, args.out, fmt=args.format,
                           strict_contigs=args.strict_contigs, window=args.window, flank=args.flank,
                           batch_size=args.batch_size, rc_average=args.rc_average, num_passes=args.num_passes,
-                          ref_mismatch=args.ref_mismatch, device=dev, progress=not args.quiet)
+                          embedding=args.embedding, ref_mismatch=args.ref_mismatch, device=dev,
+                          progress=not args.quiet)
     seconds = elapsed()
     flagged = counts.get("variants", 0) - counts.get("scored", 0)
     print(f"wrote {counts.get('records', 0)} records ({counts.get('variants', 0)} ALT alleles, "

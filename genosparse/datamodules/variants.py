@@ -9,7 +9,7 @@ Label sources (one file per split):
   or ``Number=.`` with as many values as ALTs) labels each ALT, a single value labels all
   ALTs of the record, a ``Flag`` gives 1 when present and 0 when absent.
 
-Every variant goes through :mod:`genosparse.genome.variants` (alias rule, REF check, kinds).
+Every variant goes through :mod:`genosparse.genome.vcf` and :mod:`genosparse.genome.alleles` (alias rule, REF check, kinds).
 Variants that cannot be windowed (symbolic, breakend, ``*``, N alleles, alleles longer than
 half the window) are left out with a logged count per reason; REF mismatches and contigs
 missing from the FASTA are errors (``ref_mismatch="skip"`` leaves mismatching rows out).
@@ -30,7 +30,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from genosparse.errors import ConfigError, FastaError, VariantError
 from genosparse.genome import Genome
-from genosparse.genome.variants import Variant, fits_window, make_variants, open_vcf, ref_matches, variant_windows
+from genosparse.genome.alleles import Variant, fits_window, make_variants, ref_matches, variant_windows
+from genosparse.genome.vcf import open_vcf
 from genosparse.sequence.vocab import reverse_complement
 
 log = logging.getLogger(__name__)

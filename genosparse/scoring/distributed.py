@@ -95,7 +95,8 @@ def predict_windows(model: GenomicModel, genome: Genome, windows: list[Interval]
     """
     with tempfile.TemporaryDirectory(prefix="genosparse-predict-") as tmp:
         out_dir = Path(tmp)
-        trainer = L.Trainer(accelerator=accelerator, devices=devices,
+        trainer = L.Trainer(accelerator=accelerator, devices=devices, precision="bf16-mixed" if accelerator == "gpu"
+                            else "32-true",  # as scoring.prepare: bf16 autocast on CUDA
                             strategy="ddp_spawn" if devices > 1 else "auto", logger=False,
                             enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress,
                             use_distributed_sampler=False, inference_mode=True)

@@ -27,8 +27,8 @@ from genosparse.genome import Genome
 from genosparse.genome.bed import read_bed
 from genosparse.genome.regions import region_list
 from genosparse.models.backbone import GenomicModel
-from genosparse.models.checkpoint import load_model
-from genosparse.scoring.fasta import STREAM_CHUNK, default_device, equal_length_batches, tile_intervals
+from genosparse.scoring.fasta import STREAM_CHUNK, equal_length_batches, tile_intervals
+from genosparse.scoring.prepare import Inference, prepare
 from genosparse.scoring.writers import atomic_output
 from genosparse.sequence.vocab import N, encode
 
@@ -65,7 +65,7 @@ class _Item:
         return self.end - self.start
 
 
-def embed(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Genome | None = None, *,
+def embed(model: GenomicModel | Inference | str | os.PathLike, fasta: str | os.PathLike | Genome | None = None, *,
           sequences: Mapping[str, str] | Iterable[str] | None = None, bed: str | os.PathLike | None = None,
           regions: Iterable[str] | None = None, window: int | None = None, pooled: bool = True,
           batch_size: int = 8, device: torch.device | str | None = None,
@@ -89,45 +89,47 @@ def embed(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Ge
     """
     if (sequences is None) == (fasta is None) or (bed is not None and regions is not None):
         raise ConfigError("give either sequences or a FASTA (with at most one of bed and regions)")
-    check_ints(window=window, batch_size=batch_size)
-    if batch_size < 1 or (window is not None and window < 1):
-        raise ConfigError(f"window and batch_size must be >= 1, got {window} and {batch_size}")
-    device = default_device(device)
-    if not isinstance(model, GenomicModel):
-        model = load_model(model, device)
-    model = model.eval().to(device)
-    genome = None
+    check_ints(batch_size=batch_size)
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    inference = prepare(model, fasta, window=window, device=device, what="embedding")
     if sequences is not None:
         named = sequences.items() if isinstance(sequences, Mapping) else \
             ((f"seq{k}", seq) for k, seq in enumerate(sequences))
         items = [_Item(name, 0, len(seq), encode(seq, name=name)) for name, seq in named]
     else:
-        genome = fasta if isinstance(fasta, Genome) else Genome(fasta)
         regions = region_list(regions)
-        ivs = read_bed(bed, genome) if bed is not None else \
-            tile_intervals(genome, window or model.config.context_length, regions)
+        ivs = read_bed(bed, inference.genome) if bed is not None else \
+            tile_intervals(inference.genome, inference.window, regions)
         items = [_Item(iv.contig, iv.start, iv.end, None) for iv in ivs]
     longest = max((len(it) for it in items), default=0)
     log.info("embedding %d items of up to %d bases (%s)", len(items), longest, "pooled" if pooled else "tokens")
-    bar = tqdm(total=len(items), unit="item", disable=not progress, desc="embed")
-    with torch.inference_mode():
+    with tqdm(total=len(items), unit="item", disable=not progress, desc="embed") as bar:
         for first in range(0, len(items), STREAM_CHUNK * batch_size):
             part = items[first:first + STREAM_CHUNK * batch_size]
-            out: dict[int, np.ndarray] = {}
-            flags: dict[int, str] = {}
-            for chunk in equal_length_batches(part, batch_size):
-                tokens = np.stack([it.tokens if it.tokens is not None else
-                                   genome.fetch_tokens(it.name, it.start, it.end) for it in chunk]).astype(np.int64)
-                hidden = model.embed(torch.from_numpy(tokens).to(device)).float() if tokens.shape[1] else \
-                    torch.zeros(len(chunk), 0, model.config.d_model)
-                values = hidden.mean(1) if pooled else hidden
-                out.update(zip(map(id, chunk), values.cpu().numpy()))
-                no_base = ~(tokens < N).any(axis=1)
-                flags.update((id(it), ("empty" if not len(it) else "all_N") if bad else "")
-                             for it, bad in zip(chunk, no_base))
-                bar.update(len(chunk))
-            yield _chunk(part, [out[id(it)] for it in part], pooled, longest, [flags[id(it)] for it in part])
-    bar.close()
+            values, flags = _embed_part(inference, part, batch_size, pooled, bar)
+            yield _chunk(part, values, pooled, longest, flags)
+
+
+def _embed_part(inference: Inference, part: list[_Item], batch_size: int, pooled: bool,
+                bar: tqdm) -> tuple[list[np.ndarray], list[str]]:
+    """Embeddings and flags of ``part``, in order (a function: no inference mode leaks between yields)."""
+    model, genome = inference.model, inference.genome
+    out: dict[int, np.ndarray] = {}
+    flags: dict[int, str] = {}
+    with inference.running():
+        for chunk in equal_length_batches(part, batch_size):
+            tokens = np.stack([it.tokens if it.tokens is not None else
+                               genome.fetch_tokens(it.name, it.start, it.end) for it in chunk]).astype(np.int64)
+            hidden = model.embed(torch.from_numpy(tokens).to(inference.device)).float() if tokens.shape[1] else \
+                torch.zeros(len(chunk), 0, model.config.d_model)
+            values = hidden.mean(1) if pooled else hidden
+            out.update(zip(map(id, chunk), values.cpu().numpy()))
+            no_base = ~(tokens < N).any(axis=1)
+            flags.update((id(it), ("empty" if not len(it) else "all_N") if bad else "")
+                         for it, bad in zip(chunk, no_base))
+            bar.update(len(chunk))
+    return [out[id(it)] for it in part], [flags[id(it)] for it in part]
 
 
 def _chunk(items: list[_Item], values: list[np.ndarray], pooled: bool, longest: int,

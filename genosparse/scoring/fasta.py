@@ -15,7 +15,7 @@ from genosparse.errors import ConfigError, FastaError, check_ints
 from genosparse.genome import Genome
 from genosparse.genome.regions import Interval, parse_region, region_list
 from genosparse.models.backbone import GenomicModel
-from genosparse.models.checkpoint import load_model
+from genosparse.scoring.prepare import Inference, prefetch, prepare
 from genosparse.scoring.scorers import score_batch, score_name
 from genosparse.sequence.vocab import N
 
@@ -40,13 +40,6 @@ class ScoreRow:
     end: int
     score: float
     flag: str = ""
-
-
-def default_device(device: torch.device | str | None = None) -> torch.device:
-    """``device`` as a ``torch.device``; when None, CUDA when available, else the CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def tile_intervals(genome: Genome, window: int, regions: Iterable[str] | None) -> list[Interval]:
@@ -85,12 +78,16 @@ def equal_length_batches(items: Sequence[T], batch_size: int) -> Iterator[list[T
 
 def interval_batches(genome: Genome, intervals: list[Interval], batch_size: int
              ) -> Iterator[tuple[list[Interval], np.ndarray]]:
-    """:func:`equal_length_batches` of intervals with their tokens ``(B, L)`` int64."""
-    for chunk in equal_length_batches(intervals, batch_size):
-        yield chunk, np.stack([genome.fetch_tokens(iv.contig, iv.start, iv.end).astype(np.int64) for iv in chunk])
+    """:func:`equal_length_batches` of intervals with their tokens ``(B, L)`` int64, read ahead in a
+    thread (:func:`~genosparse.scoring.prepare.prefetch`)."""
+    def read() -> Iterator[tuple[list[Interval], np.ndarray]]:
+        for chunk in equal_length_batches(intervals, batch_size):
+            yield chunk, np.stack([genome.fetch_tokens(iv.contig, iv.start, iv.end).astype(np.int64) for iv in chunk])
+
+    return prefetch(read())
 
 
-def score_fasta(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Genome, *,
+def score_fasta(model: GenomicModel | Inference | str | os.PathLike, fasta: str | os.PathLike | Genome, *,
                 window: int | None = None, regions: Iterable[str] | None = None, batch_size: int = 8,
                 rc_average: bool = True, device: torch.device | str | None = None,
                 progress: bool = True) -> Iterator[ScoreRow]:
@@ -102,7 +99,8 @@ def score_fasta(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLik
     log-likelihood per base of an MLM model (:func:`genosparse.scoring.scorers.score_batch`).
 
     Args:
-        model: a loaded :class:`GenomicModel` or a checkpoint folder.
+        model: a loaded :class:`GenomicModel`, a checkpoint folder or a shipped name
+            (:func:`~genosparse.scoring.prepare.prepare`).
         fasta: FASTA path (plain or BGZF) or an open :class:`Genome`.
         window: window length in bases; default the model's ``context_length``.
         regions: optional regions to score instead of every contig, one or several: ``chrom:start-end``
@@ -115,31 +113,34 @@ def score_fasta(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLik
         ConfigError: unreadable checkpoint, ``window`` or ``batch_size`` < 1.
     """
     regions = region_list(regions)
-    check_ints(window=window, batch_size=batch_size)
-    if window is not None and window < 1 or batch_size < 1:
-        raise ConfigError(f"window and batch_size must be >= 1, got {window} and {batch_size}")
-    device = default_device(device)
-    if not isinstance(model, GenomicModel):
-        model = load_model(model, device)
-    model = model.eval().to(device)
-    genome = fasta if isinstance(fasta, Genome) else Genome(fasta)
-    window = window or model.config.context_length
+    check_ints(batch_size=batch_size)
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    inference = prepare(model, fasta, window=window, device=device, what="scoring")
+    genome, window = inference.genome, inference.window
     intervals = tile_intervals(genome, window, regions)
     log.info("scoring %d intervals of up to %d bases from %s (%s)", len(intervals), window, genome.path,
-             score_name(model))
-    bar = tqdm(total=len(intervals), unit="window", disable=not progress, desc="score")
-    with torch.inference_mode():
+             score_name(inference.model))
+    with tqdm(total=len(intervals), unit="window", disable=not progress, desc="score") as bar:
         for start in range(0, len(intervals), STREAM_CHUNK * batch_size):
             part = intervals[start:start + STREAM_CHUNK * batch_size]
-            rows: dict[Interval, ScoreRow] = {}
-            for chunk, tokens in interval_batches(genome, part, batch_size):
-                if tokens.shape[1] == 0:
-                    rows.update((iv, ScoreRow(iv.contig, iv.start, iv.end, float("nan"), "empty")) for iv in chunk)
-                else:
-                    scores = score_batch(model, torch.from_numpy(tokens).to(device), rc_average).float().cpu().numpy()
-                    for iv, score, empty in zip(chunk, scores, (tokens == N).all(axis=1)):
-                        rows[iv] = ScoreRow(iv.contig, iv.start, iv.end, float("nan") if empty else float(score),
-                                            "all_N" if empty else "")
-                bar.update(len(chunk))
+            rows = _score_part(inference, part, batch_size, rc_average, bar)
             yield from (rows[iv] for iv in part)
-    bar.close()
+
+
+def _score_part(inference: Inference, part: list[Interval], batch_size: int, rc_average: bool,
+                bar: tqdm) -> dict[Interval, ScoreRow]:
+    """Rows of the intervals ``part`` (a function, so no inference mode leaks to the caller between yields)."""
+    rows: dict[Interval, ScoreRow] = {}
+    with inference.running():
+        for chunk, tokens in interval_batches(inference.genome, part, batch_size):
+            if tokens.shape[1] == 0:
+                rows.update((iv, ScoreRow(iv.contig, iv.start, iv.end, float("nan"), "empty")) for iv in chunk)
+            else:
+                batch = torch.from_numpy(tokens).to(inference.device)
+                scores = score_batch(inference.model, batch, rc_average).float().cpu().numpy()
+                for iv, score, empty in zip(chunk, scores, (tokens == N).all(axis=1)):
+                    rows[iv] = ScoreRow(iv.contig, iv.start, iv.end, float("nan") if empty else float(score),
+                                        "all_N" if empty else "")
+            bar.update(len(chunk))
+    return rows

@@ -5,8 +5,9 @@ base, the score is the masked-marginal log-likelihood ratio ``log P(alt) - log P
 (natural log; Meier et al. 2021, as GPN and the Nucleotide Transformer score SNVs) read at
 ``i`` masked, in the window of the model's context length that has ``i`` at index
 ``window // 2`` (N beyond contig ends), averaged over both strands unless
-``rc_average=False``. That is exactly the ``llr`` :func:`genosparse.scoring.variants.score_variants`
-gives the SNV, so both tools agree. Cost: one forward pass per base and strand.
+``rc_average=False``. That is exactly the ``llr`` :func:`genosparse.scoring.vep.score_variants`
+gives the SNV (the same passes, :mod:`genosparse.scoring.passes`), so both tools agree. Cost: one
+forward pass per base and strand, shared by its three alternatives.
 
 Row order of the ``(3, L)`` matrix: row ``k`` at position ``i`` is the ``k``-th base other
 than the reference base, in the order A, C, G, T (:data:`ALTERNATIVES`): reference A -> rows
@@ -25,19 +26,21 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from genosparse.errors import ConfigError, FastaError, check_ints
+from genosparse.errors import FastaError, check_ints
 from genosparse.genome import Genome
 from genosparse.genome.regions import parse_region
 from genosparse.models.backbone import GenomicModel
-from genosparse.scoring.fasta import default_device
-from genosparse.scoring.variants import masked_marginal
+from genosparse.scoring.passes import PassPlan
+from genosparse.scoring.prepare import prepare
 from genosparse.scoring.writers import atomic_output
-from genosparse.sequence.vocab import MASK, NUM_BASES, TOKEN_TO_BYTE
+from genosparse.sequence.vocab import NUM_BASES, TOKEN_TO_BYTE
 
 log = logging.getLogger(__name__)
 
 ALTERNATIVES = np.array([[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2], [0, 1, 2]])
 """``(5, 3)`` token ids of the three alternatives per reference token (A, C, G, T, N)."""
+CHUNK = 256
+"""Bases planned and run at a time."""
 
 
 @dataclass(frozen=True)
@@ -60,13 +63,16 @@ class IsmResult:
     scores: np.ndarray
 
 
-def ism(model: GenomicModel, fasta: str | os.PathLike | Genome, region: str, *, window: int | None = None,
-        batch_size: int = 8, rc_average: bool = True, device: torch.device | str | None = None,
-        progress: bool = True) -> IsmResult:
+def ism(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Genome, region: str, *,
+        window: int | None = None, batch_size: int = 8, rc_average: bool = True,
+        device: torch.device | str | None = None, progress: bool = True) -> IsmResult:
     """Score every single-base substitution of ``region`` with an MLM model.
 
+    One masked pass per base and strand (:class:`~genosparse.scoring.passes.PassPlan`), planned
+    :data:`CHUNK` bases at a time; bases whose reference is N are not run.
+
     Args:
-        model: a loaded MLM :class:`GenomicModel`.
+        model: a loaded MLM :class:`GenomicModel`, a checkpoint folder or a shipped name.
         fasta: FASTA path or :class:`Genome`.
         region: ``chrom:start-end``, samtools style (1-based, inclusive).
         window: window length in bases; default the model's ``context_length``.
@@ -80,41 +86,39 @@ def ism(model: GenomicModel, fasta: str | os.PathLike | Genome, region: str, *, 
             region past the contig end.
         ConfigError: a model without an MLM head.
     """
-    if model.config.head != "mlm":
-        raise ConfigError(f"ISM needs a masked-LM checkpoint (head 'mlm'), this model's head is {model.config.head!r}")
-    check_ints(window=window, batch_size=batch_size)
+    check_ints(batch_size=batch_size)
+    inference = prepare(model, fasta, window=window, device=device, head="mlm", what="ISM")
+    genome, window = inference.genome, inference.window
     contig, start, end = parse_region(region)
     if start is None:
         raise FastaError(f"ISM needs a region chrom:start-end, got {region!r} (a whole contig costs one forward "
                          "pass per base)")
-    genome = fasta if isinstance(fasta, Genome) else Genome(fasta)
     name = genome.resolve(contig)
     if end > genome.length(name):
         raise FastaError(f"region {region!r} ends past contig {name!r} of {genome.path} ({genome.length(name)} "
                          "bases); give an end within the contig")
     ref = genome.fetch(name, start, end)
-    device = default_device(device)
-    model = model.eval().to(device)
-    window = window or model.config.context_length
-    centre = window // 2
-    span = torch.from_numpy(genome.fetch_tokens(name, start - centre, end - centre + window, pad=True).astype(np.int64))
-    length = end - start
+    centre, length = window // 2, end - start
+    span = genome.fetch_tokens(name, start - centre, end - centre + window, pad=True)
     log.info("ISM of %s:%d-%d (0-based, %d bases): %d windows of %d bases", name, start, end, length, length, window)
-    ref_tokens = span[centre:centre + length]
-    alts = torch.from_numpy(ALTERNATIVES)[ref_tokens].T  # (3, L)
-    scores = torch.empty(3, length)
-    with torch.inference_mode(), tqdm(total=length, unit="base", disable=not progress, desc="ism") as bar:
-        for lo in range(0, length, batch_size):
-            hi = min(lo + batch_size, length)
-            tokens = torch.stack([span[j:j + window] for j in range(lo, hi)])
-            tokens[:, centre] = MASK
-            logp = masked_marginal(model, tokens.to(device), batch_size, rc_average)[:, centre].float().cpu()
-            ref_logp = logp.gather(1, ref_tokens[lo:hi].clamp_max(NUM_BASES - 1)[:, None])
-            scores[:, lo:hi] = (logp.gather(1, alts[:, lo:hi].T) - ref_logp).T
+    ref_tokens = span[centre:centre + length].astype(np.int64)
+    alts = ALTERNATIVES[ref_tokens].T  # (3, L)
+    scores = np.full((3, length), np.nan, dtype=np.float32)
+    strands = (False, True) if rc_average else (False,)
+    with tqdm(total=length, unit="base", disable=not progress, desc="ism") as bar:
+        for lo in range(0, length, CHUNK):
+            hi = min(lo + CHUNK, length)
+            plan = PassPlan(window)
+            rows = {j: [plan.log_probs(plan.source(j, lambda j=j: span[j:j + window]), [centre], reverse=s,
+                                       mask=(centre,))[0] for s in strands]
+                    for j in range(lo, hi) if ref_tokens[j] < NUM_BASES}
+            log_probs = plan.run(inference, batch_size).log_probs
+            for j, strand_rows in rows.items():
+                logp = log_probs[strand_rows].mean(axis=0)  # (4,): both strands, forward bases
+                scores[:, j] = logp[alts[:, j]] - logp[ref_tokens[j]]
             bar.update(hi - lo)
-    scores[:, ref_tokens >= NUM_BASES] = float("nan")
     bases = TOKEN_TO_BYTE.view("S1").astype("<U1")
-    return IsmResult(name, start, end, ref, bases[alts.numpy()], scores.numpy().astype(np.float32))
+    return IsmResult(name, start, end, ref, bases[alts], scores)
 
 
 def write_ism(result: IsmResult, prefix: str | os.PathLike) -> list[Path]:

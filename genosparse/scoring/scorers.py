@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from genosparse.models.backbone import GenomicModel
-from genosparse.models.inference import classification_logits, reverse_complement_padded
+from genosparse.models.inference import classification_logits, flip_positions, strand_average
 from genosparse.sequence.vocab import MASK, NUM_BASES
 
 
@@ -29,11 +29,12 @@ def mlm_log_likelihood(model: GenomicModel, tokens: torch.Tensor, num_passes: in
     """
     is_base = tokens < NUM_BASES
     ll = torch.full(tokens.shape, float("nan"), device=tokens.device)
-    pos = torch.arange(tokens.shape[1], device=tokens.device)
+    phase = torch.arange(tokens.shape[1], device=tokens.device) % num_passes
+    present = torch.bincount(phase[is_base.any(0)], minlength=num_passes).tolist()  # one host synchronisation
     for p in range(num_passes):
-        selected = is_base & (pos % num_passes == p)[None, :]
-        if not bool(selected.any()):
+        if not present[p]:
             continue
+        selected = is_base & (phase == p)[None, :]
         logp = torch.log_softmax(model(torch.where(selected, MASK, tokens)).float(), dim=-1)
         true = logp.gather(-1, tokens.clamp_max(NUM_BASES - 1).unsqueeze(-1)).squeeze(-1)
         ll = torch.where(selected, true, ll)
@@ -44,12 +45,18 @@ def mean_log_likelihood(model: GenomicModel, tokens: torch.Tensor, rc_average: b
                         num_passes: int = 8) -> torch.Tensor:
     """Mean masked log-likelihood per base of each row, ``(B,)`` float32 (NaN if no base).
 
-    With ``rc_average`` the mean of the forward and reverse-complement strands.
+    With ``rc_average`` the mean of the forward and reverse-complement strands' means.
     """
-    score = mlm_log_likelihood(model, tokens, num_passes).nanmean(dim=-1)
-    if rc_average:
-        score = (score + mlm_log_likelihood(model, reverse_complement_padded(tokens), num_passes).nanmean(-1)) / 2
-    return score
+    return strand_average(lambda t: mlm_log_likelihood(model, t, num_passes).nanmean(dim=-1), tokens, rc_average)
+
+
+def position_log_likelihood(model: GenomicModel, tokens: torch.Tensor, rc_average: bool = True) -> torch.Tensor:
+    """Per-position masked log-likelihood ``(B, L)`` float32 of tokens ``(B, L)`` int64 (NaN at ``N``).
+
+    With ``rc_average`` each base's value is the mean of its forward-strand value and the value of
+    its complement in the reverse-complemented window (rows without padding).
+    """
+    return strand_average(lambda t: mlm_log_likelihood(model, t), tokens, rc_average, back=flip_positions)
 
 
 def classification_probability(model: GenomicModel, tokens: torch.Tensor, rc_average: bool = True) -> torch.Tensor:

@@ -6,7 +6,7 @@ span's end. Consecutive windows overlap; the boundary between two is the middle 
 overlap, so every base of the span takes its value from exactly one window: the one whose
 centre is nearest (ties go to the later window). The first window keeps the span's start and
 the last its end. A span shorter than ``window`` is scored as one shorter window. Values are
-the masked log-likelihood of the reference base (:func:`~genosparse.scoring.scorers.mlm_log_likelihood`,
+the masked log-likelihood of the reference base (:func:`~genosparse.scoring.scorers.position_log_likelihood`,
 natural log), by default averaged with the reverse-complement strand's value of the same base;
 ``N`` bases have no value (NaN, written as gaps). Windows of only ``N`` are not run through
 the model.
@@ -28,10 +28,9 @@ from genosparse.genome import Genome
 from genosparse.genome.bed import read_bed
 from genosparse.genome.regions import Interval, parse_region, region_list
 from genosparse.models.backbone import GenomicModel
-from genosparse.models.checkpoint import load_model
-from genosparse.models.inference import reverse_complement_padded
-from genosparse.scoring.fasta import STREAM_CHUNK, default_device, interval_batches
-from genosparse.scoring.scorers import mlm_log_likelihood
+from genosparse.scoring.fasta import STREAM_CHUNK, interval_batches
+from genosparse.scoring.prepare import Inference, prepare
+from genosparse.scoring.scorers import position_log_likelihood
 from genosparse.sequence.vocab import N
 
 log = logging.getLogger(__name__)
@@ -119,19 +118,7 @@ def track_spans(genome: Genome, window: int, regions: Iterable[str] | None = Non
     return merged
 
 
-def position_log_likelihood(model: GenomicModel, tokens: torch.Tensor, rc_average: bool = True) -> torch.Tensor:
-    """Per-position masked log-likelihood ``(B, L)`` float32 of tokens ``(B, L)`` int64 (NaN at ``N``).
-
-    With ``rc_average`` each base's value is the mean of its forward-strand value and the value of
-    its complement in the reverse-complemented window.
-    """
-    ll = mlm_log_likelihood(model, tokens)
-    if rc_average:
-        ll = (ll + mlm_log_likelihood(model, reverse_complement_padded(tokens)).flip(-1)) / 2
-    return ll
-
-
-def score_track(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Genome, *,
+def score_track(model: GenomicModel | Inference | str | os.PathLike, fasta: str | os.PathLike | Genome, *,
                 window: int | None = None, stride: int | None = None, regions: Iterable[str] | None = None,
                 bed: str | os.PathLike | None = None, bin_size: int = 1, batch_size: int = 8,
                 rc_average: bool = True, device: torch.device | str | None = None, devices: int | None = None,
@@ -160,33 +147,27 @@ def score_track(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLik
     check_ints(window=window, stride=stride, bin_size=bin_size, batch_size=batch_size)
     if bin_size < 1 or batch_size < 1 or (window is not None and window < 2):
         raise ConfigError(f"need bin_size >= 1, batch_size >= 1, window >= 2; got {bin_size}, {batch_size}, {window}")
-    device = default_device(device)
-    if not isinstance(model, GenomicModel):
-        model = load_model(model, device)
-    if model.config.head != "mlm":
-        raise ConfigError(f"tracks need an MLM checkpoint (per-base log-likelihoods); this one has head "
-                          f"{model.config.head!r}. Use `genosparse score` for per-window scores")
-    model = model.eval().to(device)
-    genome = fasta if isinstance(fasta, Genome) else Genome(fasta)
-    window = window or model.config.context_length
+    inference = prepare(model, fasta, window=window, device=device, head="mlm",
+                        what="a track (per-base log-likelihoods; `genosparse score` gives per-window scores)")
+    genome, window = inference.genome, inference.window
     stride = stride or window // 2
     tiles = [t for span in track_spans(genome, window, regions, bed) for t in tile_span(span, window, stride)]
     log.info("track of %d windows of %d bases (stride %d) from %s", len(tiles), window, stride, genome.path)
     windows = [t.window for t in tiles]
     if devices is None:
-        values = _window_values(model, genome, windows, batch_size, rc_average, device, progress)
+        values = _window_values(inference, windows, batch_size, rc_average, progress)
     else:
         from genosparse.scoring.distributed import predict_windows
-        values = predict_windows(model, genome, windows, batch_size=batch_size, rc_average=rc_average,
-                                 devices=devices, accelerator="gpu" if device.type == "cuda" else "cpu",
+        values = predict_windows(inference.model, genome, windows, batch_size=batch_size, rc_average=rc_average,
+                                 devices=devices, accelerator="gpu" if inference.device.type == "cuda" else "cpu",
                                  progress=progress)
     yield from _binned(_stitched(tiles, values), bin_size)
 
 
 def window_log_likelihood(model: GenomicModel, tokens: np.ndarray, rc_average: bool,
                           device: torch.device) -> np.ndarray:
-    """:func:`position_log_likelihood` of equal-length windows ``(B, L)`` (numpy ids) as ``(B, L)`` float32;
-    windows of only ``N`` are not run through the model (all NaN)."""
+    """:func:`~genosparse.scoring.scorers.position_log_likelihood` of equal-length windows ``(B, L)`` (numpy
+    ids) as ``(B, L)`` float32; windows of only ``N`` are not run through the model (all NaN)."""
     ll = np.full(tokens.shape, np.nan, dtype=np.float32)
     some = ~(tokens == N).all(axis=1)
     if some.any():
@@ -195,19 +176,25 @@ def window_log_likelihood(model: GenomicModel, tokens: np.ndarray, rc_average: b
     return ll
 
 
-def _window_values(model: GenomicModel, genome: Genome, windows: list[Interval], batch_size: int,
-                   rc_average: bool, device: torch.device, progress: bool) -> Iterator[np.ndarray]:
+def _window_values(inference: Inference, windows: list[Interval], batch_size: int, rc_average: bool,
+                   progress: bool) -> Iterator[np.ndarray]:
     """Per-base values ``(len(window),)`` float32 of each window, in order, ``STREAM_CHUNK * batch_size`` at a time."""
-    bar = tqdm(total=len(windows), unit="window", disable=not progress, desc="track")
-    with torch.inference_mode():
+    with tqdm(total=len(windows), unit="window", disable=not progress, desc="track") as bar:
         for first in range(0, len(windows), STREAM_CHUNK * batch_size):
             part = windows[first:first + STREAM_CHUNK * batch_size]
-            values: dict[Interval, np.ndarray] = {}
-            for chunk, tokens in interval_batches(genome, part, batch_size):
-                values.update(zip(chunk, window_log_likelihood(model, tokens, rc_average, device)))
-                bar.update(len(chunk))
+            values = _part_values(inference, part, batch_size, rc_average, bar)
             yield from (values[w] for w in part)
-    bar.close()
+
+
+def _part_values(inference: Inference, part: list[Interval], batch_size: int, rc_average: bool,
+                 bar: tqdm) -> dict[Interval, np.ndarray]:
+    """Values of the windows ``part`` (a function: no inference mode leaks to the caller between yields)."""
+    values: dict[Interval, np.ndarray] = {}
+    with inference.running():
+        for chunk, tokens in interval_batches(inference.genome, part, batch_size):
+            values.update(zip(chunk, window_log_likelihood(inference.model, tokens, rc_average, inference.device)))
+            bar.update(len(chunk))
+    return values
 
 
 def _stitched(tiles: list[TrackWindow], values: Iterable[np.ndarray]) -> Iterator[tuple[TrackSegment, bool]]:

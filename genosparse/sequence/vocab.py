@@ -119,13 +119,15 @@ def decode(tokens: np.ndarray | torch.Tensor) -> str:
     return "".join(_TOKEN_NAMES[ids])
 
 
-def reverse_complement(tokens: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+def reverse_complement(tokens: np.ndarray | torch.Tensor, *, check: bool = True) -> np.ndarray | torch.Tensor:
     """Reverse complement token ids along the last axis.
 
     A<->T and C<->G; N and the special tokens are unchanged.
 
     Args:
         tokens: ``(..., L)`` integer ids, numpy array or torch tensor.
+        check: validate the ids (for a device tensor a host synchronisation; pass False for
+            ids built from the vocabulary, as the scorers' device loops do).
 
     Returns:
         Same type, dtype, shape (and device) as ``tokens``; a new, contiguous array.
@@ -134,12 +136,12 @@ def reverse_complement(tokens: np.ndarray | torch.Tensor) -> np.ndarray | torch.
         SequenceError: on ids outside ``[0, VOCAB_SIZE)``.
     """
     if isinstance(tokens, torch.Tensor):
-        if tokens.numel() and (tokens.min() < 0 or tokens.max() >= VOCAB_SIZE):
+        if check and tokens.numel() and (tokens.min() < 0 or tokens.max() >= VOCAB_SIZE):
             raise SequenceError(f"token ids must lie in [0, {VOCAB_SIZE})")
         table = torch.as_tensor(_COMPLEMENT, device=tokens.device).to(tokens.dtype)
         return table[tokens.long()].flip(-1)
     tokens = np.asarray(tokens)
-    if tokens.size and (tokens.min() < 0 or tokens.max() >= VOCAB_SIZE):
+    if check and tokens.size and (tokens.min() < 0 or tokens.max() >= VOCAB_SIZE):
         raise SequenceError(f"token ids must lie in [0, {VOCAB_SIZE})")
     return np.ascontiguousarray(_COMPLEMENT.astype(tokens.dtype)[tokens][..., ::-1])
 

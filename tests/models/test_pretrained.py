@@ -110,6 +110,6 @@ def test_score_warns_about_windows_past_the_trained_context_and_rejects_empty_na
 
     run = score("--checkpoint", "chr20-promoter", "--window", "256")
     assert run.returncode == 0, run.stderr[-2000:]
-    assert "--window 256 is longer than the 128 bases the model was trained on" in run.stderr
+    assert "windows of 256 bases are longer than the 128 bases the model was trained on" in run.stderr
     run = score("--checkpoint", "")
     assert run.returncode == 2 and "--checkpoint: is empty" in run.stderr

@@ -58,6 +58,10 @@ CASES = {
     "fixed_causal_fp32_split_lse_grad": dict(layout="fixed_causal", dtype="float32", L=181, B=2, H=2, D=32,
                                              block=16, split=3, lse_grad=True),
     "strided_fp32": dict(layout="strided", dtype="float32", L=190, B=2, H=2, D=16, block=32, kpm="random"),
+    # a few query blocks only (BlockLayout.select_rows, as models.partial runs the last layers): every
+    # other row attends nothing and must come back 0 (outputs are NaN-poisoned)
+    "selected_rows_fp32": dict(layout="bigbird_rows", dtype="float32", L=200, B=2, H=2, D=16, block=16),
+    "selected_rows_fp16": dict(layout="bigbird_rows", dtype="float16", L=200, B=2, H=2, D=16, block=16),
 }
 # Input-dependent patterns run whole (their layout builders and the kernels) against the dense
 # definitions of tests/ops/pattern_reference.py: name -> (pattern, dtype, padded).
@@ -175,6 +179,8 @@ def _poison_empty() -> None:
 
 
 def _layout(case: dict):
+    import torch
+
     from genosparse.attention import (bigbird_layout, dense_layout, dilated_window_layout, fixed_layout,
                                       sliding_window_layout)
 
@@ -187,6 +193,7 @@ def _layout(case: dict):
         "dense": lambda: dense_layout(L, H, block_size=bs),
         "fixed_causal": lambda: fixed_layout(L, H, stride=3, num_summary_blocks=1, causal=True, block_size=bs),
         "strided": lambda: fixed_layout(L, H, stride=2, variant="strided", block_size=bs),
+        "bigbird_rows": lambda: bigbird_layout(L, H, block_size=bs, seed=3).select_rows(torch.tensor([0, 5, 6])),
     }[case["layout"]]()
 
 

@@ -11,7 +11,7 @@ from genosparse.scoring import score_fasta
 from genosparse.scoring.embed import embed
 from genosparse.scoring.ism import ism
 from genosparse.scoring.tracks import score_track
-from genosparse.scoring.variants import score_variants
+from genosparse.scoring.vep import score_variants
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,8 @@ from genosparse.models import GenomicModel, ModelConfig, load_model, save_model
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on the 2 shared cores OpenMP spinning makes 2 threads ~30x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_thread):
+    """Every variant test runs on one intra-op thread (see the root conftest)."""
 
 
 @pytest.fixture(scope="session")

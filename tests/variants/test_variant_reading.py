@@ -8,7 +8,8 @@ import pytest
 
 from genosparse.errors import VariantError
 from genosparse.genome import Genome
-from genosparse.genome.variants import classify, open_vcf, trim_alleles
+from genosparse.genome.alleles import classify, trim_alleles
+from genosparse.genome.vcf import open_vcf
 from variant_helpers import random_bases, write_fasta, write_vcf
 
 

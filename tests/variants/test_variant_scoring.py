@@ -12,7 +12,7 @@ from genosparse.errors import FastaError, VariantError
 from genosparse.genome import Genome
 from genosparse.scoring.ism import ism, write_ism
 from genosparse.scoring.scorers import mlm_log_likelihood
-from genosparse.scoring.variants import annotate_vcf, score_variants
+from genosparse.scoring.vep import annotate_vcf, score_variants
 from genosparse.sequence.vocab import MASK, encode, reverse_complement
 from variant_helpers import random_bases, vcf_rows, write_fasta, write_vcf
 

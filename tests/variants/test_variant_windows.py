@@ -5,7 +5,8 @@ import pytest
 
 from genosparse.errors import VariantError
 from genosparse.genome import Genome
-from genosparse.genome.variants import fits_window, make_variants, open_vcf, variant_windows
+from genosparse.genome.alleles import fits_window, make_variants, variant_windows
+from genosparse.genome.vcf import open_vcf
 from genosparse.sequence.vocab import decode
 from variant_helpers import random_bases, write_fasta
 

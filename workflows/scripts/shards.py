@@ -27,7 +27,7 @@ import pyBigWig
 from genosparse.cli.common import run_command
 from genosparse.errors import VariantError
 from genosparse.genome import Genome
-from genosparse.genome.variants import open_vcf, quiet_htslib
+from genosparse.genome.vcf import open_vcf, quiet_htslib
 from genosparse.scoring.track_writers import write_track
 from genosparse.scoring.tracks import TrackSegment
 

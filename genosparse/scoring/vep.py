@@ -1,0 +1,219 @@
+"""``score_variants`` and ``annotate_vcf``: the variant-effect loop over a VCF.
+
+Records are read (:mod:`genosparse.genome.vcf`) and windowed
+(:func:`~genosparse.genome.alleles.variant_windows`) a chunk at a time in a background thread
+(:func:`~genosparse.scoring.prepare.prefetch`); each chunk's passes are planned
+(:func:`~genosparse.scoring.effects.plan_variant`: identical passes once, so the three ALTs of a
+position share their masked REF pass and their REF embedding) and run on the device
+(:class:`~genosparse.scoring.passes.PassPlan`) while the next chunk is read. Chunks end between
+positions, so the ALTs of one position are always planned together. Records come out in input
+order, one :class:`ScoredRecord` each; memory does not grow with the VCF. The scores are defined
+in :mod:`genosparse.scoring.effects`.
+
+Per-ALT flags (:data:`~genosparse.scoring.effects.FLAGS`): ``""`` scored; ``"padded"`` scored
+with the window padded with N beyond a contig end; any other value is why there is no score (``nan``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import pysam
+import torch
+from tqdm.auto import tqdm
+
+from genosparse.errors import ConfigError, check_ints
+from genosparse.genome import Genome
+from genosparse.genome.alleles import Variant, fits_window, variant_windows
+from genosparse.genome.vcf import VcfSource, open_vcf
+from genosparse.models.backbone import GenomicModel
+from genosparse.scoring.effects import FLAGS, ScoredRecord, VariantScore, plan_variant, variant_scores
+from genosparse.scoring.passes import PassPlan
+from genosparse.scoring.prepare import Inference, prefetch, prepare
+from genosparse.scoring.variant_writers import FORMATS, info_definitions, vcf_output, write_tsv, write_vcf
+
+log = logging.getLogger(__name__)
+
+CHUNK = 32
+"""A chunk holds about ``CHUNK * batch_size`` scorable ALTs (more to finish a position)."""
+CHUNK_RECORDS = 4096
+"""... and at most about this many records, scorable or not (memory stays flat over unscorable stretches)."""
+
+
+@dataclass
+class _Chunk:
+    """Records read and planned, waiting for their passes to run."""
+
+    records: list[tuple[pysam.VariantRecord, list[Variant]]]
+    plan: PassPlan
+    readouts: dict[tuple[int, int], tuple[object, bool]]  # (record, alt) -> (readouts, padded)
+
+    def scored(self, inference: Inference, batch_size: int, window: int) -> list[ScoredRecord]:
+        results = self.plan.run(inference, batch_size)
+        out = []
+        for record, variants in self.records:
+            scores = []
+            for v in variants:
+                planned = self.readouts.get((v.record_index, v.alt_index))
+                if planned is None:
+                    flag = v.flag or ("" if fits_window(v, window) else "longer_than_window")
+                    scores.append(VariantScore(v, math.nan, math.nan, flag))
+                else:
+                    llr, distance = variant_scores(results, planned[0])
+                    scores.append(VariantScore(v, llr, distance, "padded" if planned[1] else ""))
+            out.append(ScoredRecord(record, scores))
+        return out
+
+
+def _chunks(source: VcfSource, ref_mismatch: str, *, window: int, flank: int, rc_average: bool, num_passes: int,
+            embedding: bool, batch_size: int) -> Iterator[_Chunk]:
+    """Records of ``source`` in planned chunks of about ``CHUNK * batch_size`` scorable ALTs, cut between
+    positions, their batches built (:meth:`PassPlan.batches`)."""
+    chunk = _Chunk([], PassPlan(window), {})
+    last = None
+    for record, variants in source.variants(ref_mismatch):
+        where = (record.chrom, record.pos)
+        full = len(chunk.readouts) >= CHUNK * batch_size or len(chunk.records) >= CHUNK_RECORDS
+        if full and where != last:
+            chunk.plan.batches(batch_size)
+            yield chunk
+            chunk = _Chunk([], PassPlan(window), {})
+        last = where
+        chunk.records.append((record, variants))
+        for v in variants:
+            if not v.flag and fits_window(v, window):
+                windows = variant_windows(source.genome, v, window, flank)
+                readouts = plan_variant(chunk.plan, v, windows, rc_average=rc_average, num_passes=num_passes,
+                                        embedding=embedding)
+                chunk.readouts[(v.record_index, v.alt_index)] = (readouts, windows.padded)
+    if chunk.records:
+        chunk.plan.batches(batch_size)
+        yield chunk
+
+
+def score_records(model: GenomicModel | Inference | str | os.PathLike, source: VcfSource, *, window: int | None = None,
+                  flank: int = 64, batch_size: int = 8, rc_average: bool = True, num_passes: int = 8,
+                  embedding: bool = True, ref_mismatch: str = "flag", device: torch.device | str | None = None,
+                  progress: bool = True) -> Iterator[ScoredRecord]:
+    """Score every ALT of an opened VCF; yield one :class:`ScoredRecord` per record, in input order.
+
+    Arguments as :func:`score_variants` (``source`` from :func:`genosparse.genome.vcf.open_vcf`;
+    ``model`` may be a prepared :class:`~genosparse.scoring.prepare.Inference`).
+    With ``ref_mismatch="skip"`` records whose REF differs from the FASTA are not yielded.
+    """
+    check_ints(flank=flank, num_passes=num_passes, batch_size=batch_size)
+    inference = prepare(model, source.genome, window=window, device=device, head="mlm", what="variant scoring",
+                        min_window=2)
+    if flank < 0 or num_passes < 1 or batch_size < 1:
+        raise ConfigError(f"need flank >= 0, num_passes >= 1 and batch_size >= 1; got {flank}, {num_passes}, "
+                          f"{batch_size}")
+    window = inference.window
+    log.info("scoring %d ALT alleles of %d records in %s: windows of %d bases, focus +-%d bases, %s%s",
+             source.scan.num_variants, source.scan.num_records, source.path, window, flank,
+             "both strands" if rc_average else "forward strand", "" if embedding else ", no embedding distance")
+    skipped = sum(source.scan.ref_mismatch) if ref_mismatch == "skip" else 0
+    chunks = _chunks(source, ref_mismatch, window=window, flank=flank, rc_average=rc_average, num_passes=num_passes,
+                     embedding=embedding, batch_size=batch_size)
+    with tqdm(total=source.scan.num_records - skipped, unit="record", disable=not progress, desc="vep") as bar:
+        for chunk in prefetch(chunks):
+            scored = chunk.scored(inference, batch_size, window)
+            bar.update(len(scored))
+            yield from scored
+
+
+def score_variants(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Genome,
+                   vcf: str | os.PathLike, *, window: int | None = None, flank: int = 64, batch_size: int = 8,
+                   rc_average: bool = True, num_passes: int = 8, embedding: bool = True, ref_mismatch: str = "flag",
+                   strict_contigs: bool = False, device: torch.device | str | None = None,
+                   progress: bool = True) -> Iterator[VariantScore]:
+    """Score every ALT of a VCF with an MLM model; stream one :class:`VariantScore` per ALT in input order.
+
+    Args:
+        model: a loaded MLM :class:`GenomicModel`, a checkpoint folder or a shipped name.
+        fasta: reference FASTA path or :class:`Genome`.
+        vcf: VCF (plain, bgzip, gzip) or BCF path.
+        window: window length in bases; default the model's ``context_length``.
+        flank: bases either side of the variant in the focus (pooling and PLL neighbourhood).
+        batch_size: windows per forward pass (and about ``CHUNK * batch_size`` ALTs per chunk).
+        rc_average: average every score over both strands.
+        num_passes: interleaved masking passes of the indel pseudo-log-likelihood.
+        embedding: compute the embedding distance (False: LLR only, ``nan`` distances; an SNV
+            then costs one masked REF pass per position and strand).
+        ref_mismatch: ``flag`` / ``skip`` / ``fail``, see :data:`genosparse.genome.vcf.REF_MISMATCH_MODES`.
+        strict_contigs: raise when a VCF contig is missing from the FASTA (default: flag).
+        device: default CUDA when available, else CPU.
+        progress: show a tqdm progress bar (records).
+    Yields:
+        :class:`VariantScore`, one per ALT (one ``no_alt`` per record with ALT ``.``).
+    Raises:
+        VariantError: unreadable VCF, REF mismatches with ``fail``, missing contigs with ``strict_contigs``.
+        FastaError: unreadable FASTA.
+        ConfigError: unreadable checkpoint, a non-MLM model or bad settings.
+    """
+    inference = prepare(model, fasta, window=window, device=device, head="mlm", what="variant scoring", min_window=2)
+    with open_vcf(vcf, inference.genome, strict_contigs=strict_contigs) as source:
+        for scored in score_records(inference, source, flank=flank, batch_size=batch_size, rc_average=rc_average,
+                                    num_passes=num_passes, embedding=embedding, ref_mismatch=ref_mismatch,
+                                    progress=progress):
+            yield from scored.scores
+
+
+def annotate_vcf(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Genome,
+                 vcf: str | os.PathLike, out: str | os.PathLike, *, fmt: str = "vcf", strict_contigs: bool = False,
+                 window: int | None = None, flank: int = 64, batch_size: int = 8, rc_average: bool = True,
+                 num_passes: int = 8, embedding: bool = True, ref_mismatch: str = "flag",
+                 device: torch.device | str | None = None, progress: bool = True) -> dict[str, int]:
+    """Score ``vcf`` and write it to ``out`` as an annotated bgzip VCF (``fmt="vcf"``) or a TSV.
+
+    Arguments as :func:`score_variants`; the writers are
+    :func:`~genosparse.scoring.variant_writers.write_vcf` (indexed when the input is sorted) and
+    :func:`~genosparse.scoring.variant_writers.write_tsv`. Records stream from the reader
+    through the model to the writer.
+
+    Returns:
+        Counts: ``records`` and ``variants`` written, ``scored``, ``skipped`` records (REF
+        mismatches with ``skip``), and one entry per flag.
+    Raises:
+        ConfigError: an unknown ``fmt`` (and as :func:`score_variants`).
+    """
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "vcf":
+        vcf_output(out)  # fail before reading anything
+    inference = prepare(model, fasta, window=window, device=device, head="mlm", what="variant scoring", min_window=2)
+    counts: Counter = Counter()
+
+    def counted(records: Iterable[ScoredRecord]) -> Iterator[ScoredRecord]:
+        for scored in records:
+            counts["records"] += 1
+            for s in scored.scores:
+                counts["variants"] += 1
+                counts["scored"] += s.scored
+                if s.flag:
+                    counts[s.flag] += 1
+            yield scored
+
+    with open_vcf(vcf, inference.genome, strict_contigs=strict_contigs) as source:
+        records = counted(score_records(inference, source, flank=flank, batch_size=batch_size,
+                                        rc_average=rc_average, num_passes=num_passes, embedding=embedding,
+                                        ref_mismatch=ref_mismatch, progress=progress))
+        if fmt == "tsv":
+            write_tsv(records, out)
+        else:
+            if not source.scan.is_sorted:
+                log.warning("%s is not sorted by contig and position: writing %s in input order without a tabix "
+                            "index (sort with `bcftools sort` to get one)", source.path, out)
+            write_vcf(records, source.header, out,
+                      info_definitions(inference.window, flank, rc_average, num_passes, embedding),
+                      index=source.scan.is_sorted)
+        counts["skipped"] = source.scan.num_records - counts["records"]
+    flags = ", ".join(f"{key} {counts[key]}" for key in [*FLAGS, "padded"] if counts[key])
+    log.info("%s: %d records, %d ALT alleles, %d scored%s%s", out, counts["records"], counts["variants"],
+             counts["scored"], f"; flagged: {flags}" if flags else "",
+             f"; {counts['skipped']} records skipped (REF mismatch)" if counts["skipped"] else "")
+    return dict(counts)
