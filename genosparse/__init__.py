@@ -4,6 +4,7 @@ The main entry points are importable from the top level; they load on first use,
 ``import genosparse`` stays light and needs none of the optional packages::
 
     genosparse.load_model(path)            # checkpoint folder -> GenomicModel
+    genosparse.GenomicModel.from_pretrained("chr20-mlm")  # the same through huggingface_hub's mixin
     genosparse.score_fasta(model, fasta)   # stream ScoreRow per record / window
     genosparse.score_variants(model, fasta, vcf)  # stream VariantScore per ALT
     genosparse.embed(model, fasta, bed=...)  # stream (N, C) / (N, L, C) embeddings with coordinates
@@ -17,6 +18,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Genome": "genosparse.genome",
+    "GenomicModel": "genosparse.models",
     "embed": "genosparse.scoring.embed",
     "load_model": "genosparse.models",
     "save_model": "genosparse.models",

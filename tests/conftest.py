@@ -1,6 +1,9 @@
 """Shared fixtures: the real data folder, ``<repo>/../shared/data`` or else ``<repo>/data/test``."""
 
+import os
 from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before huggingface_hub is imported: tests never reach the network
 
 import pytest
 import torch

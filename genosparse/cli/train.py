@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import warnings
@@ -11,25 +12,54 @@ import hydra
 import lightning as L
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from genosparse.cli.common import run_command
-from genosparse.errors import GenosparseError, TrainingError
+from genosparse.errors import ConfigError, GenosparseError, TrainingError
 from genosparse.tasks.curves import plot_training_curves
+
+log = logging.getLogger(__name__)
+
+# the pip package each optional Lightning logger needs, by class name
+LOGGER_PACKAGES = {"TensorBoardLogger": "tensorboard", "WandbLogger": "wandb"}
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.Trainer]:
-    """Instantiate the task, data module and trainer a composed config describes."""
+    """Instantiate the task, data module and trainer a composed config describes: the trainer with the
+    ``callbacks`` group (less its ``ModelCheckpoint`` under ``trainer.enable_checkpointing=false``) and
+    the loggers of the ``logger`` group, unless ``trainer.logger`` is set, which then wins.
+
+    Raises:
+        ConfigError: a chosen logger needs a package that is not installed (names it).
+    """
     model = OmegaConf.to_container(cfg.model, resolve=True)
     model["attention"] = OmegaConf.to_container(cfg.attention, resolve=True)
     task = instantiate(cfg.task, model=model, _convert_="all")
     datamodule = instantiate(cfg.data)
     callbacks = [instantiate(callback) for callback in cfg.get("callbacks", {}).values()]
-    trainer = instantiate(cfg.trainer, logger=CSVLogger(cfg.output_dir, name="logs", version=""),
-                          callbacks=callbacks)
-    return task, datamodule, trainer
+    if not cfg.trainer.get("enable_checkpointing", True):
+        callbacks = [callback for callback in callbacks if not isinstance(callback, ModelCheckpoint)]
+    if cfg.trainer.get("logger") is not None:  # instantiate(cfg.trainer) passes it on
+        if cfg.get("logger"):
+            log.warning("trainer.logger=%s is set, so the logger group's %s is not used", cfg.trainer.logger,
+                        ", ".join(cfg.logger))
+        return task, datamodule, instantiate(cfg.trainer, callbacks=callbacks)
+    loggers = [_logger(name, conf) for name, conf in cfg.get("logger", {}).items()]
+    return task, datamodule, instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+
+
+def _logger(name: str, conf: DictConfig) -> Logger:
+    try:
+        return instantiate(conf)
+    except InstantiationException as err:
+        package = LOGGER_PACKAGES.get(str(conf.get("_target_")).rsplit(".", 1)[-1])
+        if package is None or not isinstance(err.__cause__, ModuleNotFoundError):
+            raise
+        raise ConfigError(f"logger {name!r} needs the Python package {package}, which is not installed: "
+                          f"pip install {package}, or choose another logger (logger=csv)") from None
 
 
 def resume_path(cfg: DictConfig) -> str | None:
@@ -79,8 +109,8 @@ def fit(trainer: L.Trainer, task: L.LightningModule, datamodule: L.LightningData
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
-    """Train, export the model to ``cfg.checkpoint_dir``, plot ``training_curves.png`` and return the
-    final validation metrics."""
+    """Train, export the model to ``cfg.checkpoint_dir``, plot ``training_curves.png`` (from the csv
+    logger's metrics) and return the final validation metrics."""
     L.seed_everything(cfg.seed, workers=True)
     ckpt_path = resume_path(cfg)
     task, datamodule, trainer = build(cfg)
@@ -92,14 +122,25 @@ def run(cfg: DictConfig) -> dict[str, float]:
         metrics = {k: float(v) for k, v in trainer.validate(task, datamodule=datamodule, verbose=False)[0].items()}
     checkpoint = task.export(cfg.checkpoint_dir)
     print(f"checkpoint: {checkpoint}")
-    logs = Path(cfg.output_dir) / "logs"
-    print(f"logs:       {logs}")
-    curves = Path(cfg.output_dir) / "training_curves.png"
-    if (logs / "metrics.csv").is_file() and plot_training_curves(logs / "metrics.csv", curves):
-        print(f"curves:     {curves}")
+    if not trainer.fast_dev_run:  # which logs nothing
+        _report_logs(trainer, Path(cfg.output_dir) / "training_curves.png")
     for name, value in metrics.items():
         print(f"{name:<14}{value:.4f}")
     return metrics
+
+
+def _report_logs(trainer: L.Trainer, curves: Path) -> None:
+    """Print where each logger wrote; draw ``curves`` from the CSV logger's ``metrics.csv`` (if one logged)."""
+    for logger in trainer.loggers:
+        print(f"logs:       {getattr(logger, 'log_dir', None) or logger.save_dir}")
+    csv_logger = next((logger for logger in trainer.loggers if isinstance(logger, CSVLogger)), None)
+    if csv_logger is None:
+        log.info("no %s: it is drawn from the csv logger's metrics.csv; add it with logger=[csv,<other>]",
+                 curves.name)
+        return
+    metrics = Path(csv_logger.log_dir) / "metrics.csv"
+    if metrics.is_file() and plot_training_curves(metrics, curves):
+        print(f"curves:     {curves}")
 
 
 def _input_error(err: BaseException) -> GenosparseError | None:

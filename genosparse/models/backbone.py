@@ -8,6 +8,7 @@ from torch.utils.checkpoint import checkpoint
 
 from genosparse.attention.module import SparseSelfAttention
 from genosparse.models.config import ModelConfig
+from genosparse.models.hub import CheckpointHubMixin
 from genosparse.sequence.vocab import PAD
 
 
@@ -56,13 +57,18 @@ class Backbone(nn.Module):
         return self.norm(x)
 
 
-class GenomicModel(nn.Module):
+class GenomicModel(nn.Module, CheckpointHubMixin):
     """Backbone plus the head named by ``cfg.head``.
 
     ``forward(tokens (B, L) int64)`` returns for ``head="mlm"`` logits ``(B, L, 4)`` over
     A, C, G, T at every position, and for ``head="classification"`` logits
     ``(B, num_outputs)`` from the mean of the hidden states over non-``[PAD]`` tokens.
     ``embed(tokens)`` returns the hidden states ``(B, L, d_model)``.
+
+    ``GenomicModel.from_pretrained(folder | "chr20-mlm" | hub_repo_id)`` and
+    ``model.save_pretrained(folder)`` (``huggingface_hub``'s mixin, :mod:`genosparse.models.hub`) read
+    and write checkpoint folders as :func:`~genosparse.models.load_model` and
+    :func:`~genosparse.models.save_model` do.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:

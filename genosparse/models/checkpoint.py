@@ -1,8 +1,11 @@
-"""Checkpoint folders: ``model.safetensors`` + ``config.json``.
+"""Checkpoint folders in the Hugging Face layout: ``config.json``, ``model.safetensors``, ``README.md``.
 
-``config.json`` holds the format version, the genosparse version, the model config
-(architecture, head and attention layout) and the vocabulary, so a folder is
-self-describing. Lightning ``.ckpt`` files written by the training tasks load too.
+``config.json`` holds ``"model_type": "genosparse"``, the format version, the genosparse version, the
+model config (architecture, head and attention layout) and the vocabulary, so a folder is
+self-describing; ``README.md`` is a model card with YAML front-matter (:mod:`genosparse.models.card`).
+Folders written before ``model_type`` and the card existed (the shipped ``chr20-mlm`` and
+``chr20-promoter``) load the same. Lightning ``.ckpt`` files written by the training tasks load too.
+``GenomicModel.from_pretrained`` / ``save_pretrained`` (:mod:`genosparse.models.hub`) call these functions.
 """
 
 from __future__ import annotations
@@ -19,18 +22,22 @@ from safetensors.torch import load_file, save_file
 import genosparse
 from genosparse.errors import ConfigError
 from genosparse.models.backbone import GenomicModel
+from genosparse.models.card import model_card
 from genosparse.models.config import ModelConfig
 from genosparse.pretrained import PRETRAINED, resolve_checkpoint
 from genosparse.sequence.vocab import TOKENS
 
+MODEL_TYPE = "genosparse"
 FORMAT = "genosparse-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # model_type and README.md are additions that older readers ignore: still version 1
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+README = "README.md"
 
 
 def save_model(model: GenomicModel, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
-    """Write ``model`` to the folder ``path`` (created; replaced atomically if it exists).
+    """Write ``model`` to the folder ``path`` (created; replaced atomically if it exists): ``config.json``,
+    ``model.safetensors`` and the ``README.md`` model card.
 
     Args:
         dtype: store the parameters in this floating-point dtype (e.g. ``torch.bfloat16`` halves
@@ -51,13 +58,14 @@ def save_model(model: GenomicModel, path: str | os.PathLike, dtype: torch.dtype 
     state = {k: v.detach().to(dtype if dtype and k in parameters else v.dtype).contiguous().cpu()
              for k, v in model.state_dict().items()}
     save_file(state, tmp / WEIGHTS)
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "genosparse_version": genosparse.__version__,
-            "model": model.config.to_dict(), "vocabulary": list(TOKENS)}
+    meta = {"model_type": MODEL_TYPE, "format": FORMAT, "format_version": FORMAT_VERSION,
+            "genosparse_version": genosparse.__version__, "model": model.config.to_dict(), "vocabulary": list(TOKENS)}
     (tmp / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
+    (tmp / README).write_text(model_card(model))
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp (and safetensors) create private files; use the usual permissions
-    for file in (WEIGHTS, CONFIG):
+    for file in (WEIGHTS, CONFIG, README):
         os.chmod(tmp / file, 0o666 & ~umask)
     if path.exists():
         shutil.rmtree(path)
@@ -71,6 +79,10 @@ def _read_config(folder: Path) -> ModelConfig:
         meta = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise ConfigError(f"cannot read {path}: {err}; is {folder} a genosparse checkpoint folder?") from err
+    if isinstance(meta, dict) and meta.get("model_type", MODEL_TYPE) != MODEL_TYPE:
+        raise ConfigError(f"{path} has model_type {meta['model_type']!r}: {folder} is a checkpoint of another "
+                          f"library, not genosparse (whose config.json has model_type {MODEL_TYPE!r}); load it "
+                          "with the library that wrote it")
     if (not isinstance(meta, dict) or meta.get("format") != FORMAT
             or not isinstance(meta.get("format_version"), int) or meta["format_version"] > FORMAT_VERSION):
         raise ConfigError(f"{path} is not a genosparse checkpoint config of format version <= {FORMAT_VERSION}")

@@ -1,6 +1,6 @@
 """Every option of every Hydra config group composes and instantiates."""
 
-from importlib import resources
+from importlib import resources, util
 
 import lightning as L
 import pytest
@@ -8,8 +8,11 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 from genosparse.cli.train import build
+from genosparse.errors import ConfigError
 
-GROUPS = ["task", "model", "attention", "data", "trainer", "callbacks", "experiment"]
+GROUPS = ["task", "model", "attention", "data", "trainer", "callbacks", "logger", "experiment"]
+# the optional packages a logger option needs (any one of them); wandb is not installed here
+LOGGER_MODULES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}
 
 
 def _options(group):
@@ -34,7 +37,16 @@ def test_group_option_instantiates(group, option, tmp_path, shared_data):
     with initialize_config_module("genosparse.conf", version_base="1.3"):
         cfg = compose("train", overrides=[*overrides, f"output_dir={tmp_path}"])
     OmegaConf.resolve(cfg)
+    if group == "logger" and not any(util.find_spec(m) for m in LOGGER_MODULES.get(option, ("lightning",))):
+        with pytest.raises(ConfigError, match=rf"^logger '{option}' needs the Python package {option}, which is "
+                                              rf"not installed: pip install {option}, or choose another logger"):
+            build(cfg)
+        return
     task, datamodule, trainer = build(cfg)
+    if group == "logger":
+        assert [type(logger).__name__.removesuffix("Logger").lower() for logger in trainer.loggers] == [option]
+        assert trainer.loggers[0].save_dir == str(tmp_path)
+    assert trainer.checkpoint_callback is not None and trainer.checkpoint_callback.save_last is True
     assert isinstance(task, L.LightningModule) and isinstance(datamodule, L.LightningDataModule)
     assert isinstance(trainer, L.Trainer)
     assert task.model.config.d_model == cfg.model.d_model

@@ -93,3 +93,30 @@ def test_sigterm_saves_a_checkpoint_that_ckpt_path_last_resumes(shared_data, tmp
     assert (run_dir / "started_at").read_text() == str(stopped)  # continued from the saved step
     assert (run_dir / "checkpoint" / "model.safetensors").is_file()
     assert max(int(p.name.removeprefix("step_")) for p in run_dir.glob("step_*")) == stopped + 2
+
+
+def test_checkpointing_is_on_by_default_and_ckpt_path_last_resumes_it(shared_data, tmp_path, capsys):
+    """callbacks.model_checkpoint writes last.ckpt after each validation (here: each 3-batch epoch)."""
+    quick = ["+trainer.limit_train_batches=3", "trainer.limit_val_batches=1", "final_validation=false",
+             "+callbacks.probe._target_=training_probe.Probe", f"+callbacks.probe.folder={tmp_path}"]
+    run(_promoter_cfg(shared_data, tmp_path, *quick, "trainer.max_steps=3"))
+    last = tmp_path / "logs" / "checkpoints" / "last.ckpt"
+    assert sorted(p.name for p in last.parent.iterdir()) == ["last.ckpt"]
+    first = torch.load(last, map_location="cpu", weights_only=False)
+    assert first["global_step"] == 3 and (tmp_path / "started_at").read_text() == "0"
+    assert any(key.startswith("ModelCheckpoint") for key in first["callbacks"])
+
+    run(_promoter_cfg(shared_data, tmp_path, *quick, "trainer.max_steps=6", "ckpt_path=last"))
+    assert f"resuming:   {last}" in capsys.readouterr().out
+    assert (tmp_path / "started_at").read_text() == "3"  # continued from the saved step, not from 0
+    assert sorted(p.name for p in last.parent.iterdir()) == ["last.ckpt"]  # written again, no last-v1.ckpt
+    second = torch.load(last, map_location="cpu", weights_only=False)
+    assert second["global_step"] == 6
+    assert sorted(int(p.name.removeprefix("step_")) for p in tmp_path.glob("step_*")) == [1, 2, 3, 4, 5, 6]
+    assert not all(torch.equal(v, second["state_dict"][k]) for k, v in first["state_dict"].items())
+
+
+def test_enable_checkpointing_false_turns_the_model_checkpoint_off(shared_data, tmp_path):
+    run(_promoter_cfg(shared_data, tmp_path, "+trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
+                      "trainer.max_steps=3", "final_validation=false", "trainer.enable_checkpointing=false"))
+    assert not (tmp_path / "logs" / "checkpoints").exists() and (tmp_path / "checkpoint").is_dir()

@@ -99,8 +99,8 @@ def test_binary_training_steps_and_export(tmp_path, chr20, tsv_splits):
     assert set(metrics) == {"val/loss", "val/auroc", "val/accuracy"} and all(np.isfinite(list(metrics.values())))
     assert any(not torch.equal(b, p) for b, p in zip(before, task.effect_head.parameters()))
     folder = task.export(tmp_path / "export")
-    assert {p.name for p in folder.iterdir()} == {"model.safetensors", "config.json", "effect_head.safetensors",
-                                                  "effect_head.json"}
+    assert {p.name for p in folder.iterdir()} == {"model.safetensors", "config.json", "README.md",
+                                                  "effect_head.safetensors", "effect_head.json"}
     restored = VariantEffectTask.load_exported(folder)
     batch = next(iter(data.val_dataloader()))
     with torch.inference_mode():
