@@ -16,7 +16,7 @@ With the shipped ``chr20-mlm`` (default ``--checkpoint``), both strands, it time
 Each is timed after a warm-up (kernels compiled, layouts and partial-forward plans built) and
 checked: the saturation LLRs with and without GS_EMB and the ISM LLRs of the same bases agree.
 Prints a table and writes ``OUT/full_context.json`` (figures, settings), ``OUT/saturation.tsv``,
-``OUT/vep_20.tsv``, ``OUT/ism.npz``, ``OUT/score.tsv`` and, with ``--profile``, ``OUT/profile.txt``
+``OUT/vep_20.tsv``, ``OUT/ism.npz`` (no PNG: the device may lack matplotlib), ``OUT/score.tsv`` and, with ``--profile``, ``OUT/profile.txt``
 (torch profiler of a few saturation positions).
 """
 
@@ -35,7 +35,7 @@ import torch
 from genosparse.genome import Genome
 from genosparse.genome.vcf import open_vcf
 from genosparse.scoring.fasta import score_fasta
-from genosparse.scoring.ism import ism, write_ism
+from genosparse.scoring.ism import ism
 from genosparse.scoring.prepare import prepare
 from genosparse.scoring.variant_writers import write_tsv
 from genosparse.scoring.vep import score_records
@@ -136,7 +136,7 @@ def main() -> None:
                      progress=False)
         _sync(device)
         record("ism", time.perf_counter() - t0, args.ism_bases, "bases")
-        write_ism(result, out / "ism")
+        np.savez(out / "ism.npz", scores=result.scores, alts=result.alts, ref=np.array(list(result.ref)))
         if "emb" in llr:  # ISM and vep give the same LLR for the same SNV
             n = min(args.ism_bases, args.positions)
             ism_llr = result.scores[:, :n].T.flatten()

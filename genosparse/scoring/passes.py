@@ -15,12 +15,14 @@ one base changed. A :class:`PassPlan` collects what the scorers need as *readout
   (:meth:`PassPlan.pooled`). Positions are given in forward coordinates and log-probabilities
   come back in forward bases, whichever strand the pass runs on.
 
-Passes are grouped by strand into batches of ``batch_size``; the windows are built on the
-device (gather, edits, reverse complement, masks), only the rows a readout reads go through
-the MLM head, and the results stay on the device until one copy to the host at the end: no
-host synchronisation per batch. The arithmetic of every readout is that of running the model
-on the whole window (``model(tokens)`` and ``model.embed(tokens)``); only rows nobody reads are
-left out of the head.
+Passes are grouped by strand into batches of ``batch_size`` (:meth:`PassPlan.batches`, built
+ahead on the host, in the prefetch thread); the windows and every batch's index arrays go to the
+device in one copy each and the windows are built there (gather, edits, reverse complement,
+masks); the model computes the last hidden states only at the positions a readout reads and what
+they depend on (:func:`~genosparse.models.partial.embed_at`), only those rows go through the MLM
+head, and the results stay on the device until one copy to the host at the end: no host
+synchronisation per batch. The arithmetic of every readout is that of running the model on the
+whole window (``model(tokens)`` and ``model.embed(tokens)``), to rounding.
 """
 
 from __future__ import annotations
