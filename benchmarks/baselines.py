@@ -34,6 +34,7 @@ from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef, roc_auc
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from genosparse.errors import GenosparseError
 from genosparse.genome import Genome
 from genosparse.sequence.vocab import NUM_BASES, encode
 
@@ -193,8 +194,13 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.k <= 8 or not 1 <= args.flank <= 15:
         parser.error("need 1 <= --k <= 8 and 1 <= --flank <= 15")
-    rows = (promoter_rows(args.data_dir, args.k, args.checkpoint, args.device) if args.task == "promoters"
-            else mpra_rows(args.data_dir, args.fasta, args.flank, args.checkpoint, args.window, args.device))
+    if args.out and not args.out.parent.is_dir():
+        parser.error(f"--out {args.out}: folder {args.out.parent} does not exist")
+    try:
+        rows = (promoter_rows(args.data_dir, args.k, args.checkpoint, args.device) if args.task == "promoters"
+                else mpra_rows(args.data_dir, args.fasta, args.flank, args.checkpoint, args.window, args.device))
+    except (GenosparseError, OSError) as err:
+        parser.exit(2, f"baselines.py: error: {err}\n")
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1))
     print(table(rows))

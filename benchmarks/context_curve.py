@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genosparse.errors import GenosparseError
 from genosparse.genome import Genome
 from genosparse.genome.regions import parse_region
 from genosparse.models import load_model
@@ -96,12 +97,14 @@ def curve(checkpoint: str, genome: Genome, region: str, windows: list[int], *, m
           kmer: int, device: torch.device, batch_tokens: int, score_windows: list[int]) -> list[dict]:
     """One row per window for ``checkpoint`` (see the module doc)."""
     contig, start, end = parse_region(region)
-    end = genome.length(contig) if end is None else end
+    start, end = start or 0, genome.length(contig) if end is None else end
     span = (end - start) // max(windows) * max(windows)
     if span == 0:
         raise SystemExit(f"region {region} is shorter than the longest window {max(windows):,}")
     tokens = genome.fetch_tokens(contig, start, start + span).astype(np.int64)
     masked = masked_span(tokens, mask_prob, seed)
+    if not masked.any():
+        raise SystemExit(f"region {region} has no A/C/G/T base to mask")
     repeat = repeated_bases(tokens, kmer)[masked]
     inputs = np.where(masked, MASK, tokens)
     model = load_model(checkpoint).eval().to(device)
@@ -160,14 +163,21 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.kmer <= 31:
         parser.error("--kmer must be between 1 and 31")
-    if any(max(args.windows) % w for w in args.windows):
-        parser.error("every window must divide the longest one")
+    if min(args.windows) < 1 or any(max(args.windows) % w for w in args.windows):
+        parser.error("windows must be positive and each divide the longest one")
+    if not 0 < args.mask_prob <= 1:
+        parser.error("--mask-prob must be in (0, 1]")
+    if args.out and not args.out.parent.is_dir():
+        parser.error(f"--out {args.out}: folder {args.out.parent} does not exist")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    genome = Genome(args.fasta)
-    rows = [row for checkpoint in args.checkpoint
-            for row in curve(checkpoint, genome, args.region, sorted(args.windows), mask_prob=args.mask_prob,
-                             seed=args.seed, kmer=args.kmer, device=torch.device(args.device),
-                             batch_tokens=args.batch_tokens, score_windows=args.score_windows)]
+    try:
+        genome = Genome(args.fasta)
+        rows = [row for checkpoint in args.checkpoint
+                for row in curve(checkpoint, genome, args.region, sorted(args.windows), mask_prob=args.mask_prob,
+                                 seed=args.seed, kmer=args.kmer, device=torch.device(args.device),
+                                 batch_tokens=args.batch_tokens, score_windows=args.score_windows)]
+    except GenosparseError as err:
+        parser.exit(2, f"context_curve.py: error: {err}\n")
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1))
     print(table(rows))

@@ -44,7 +44,7 @@ class AttentionConfig:
         num_buckets: hash buckets per round, even (lsh).
         seed: base seed of the random blocks and hash rotations; layer ``i`` uses ``seed + i``.
         layers: per-layer overrides of the settings above, layer ``i`` of a model taking
-            ``layers[i % len(layers)]`` (e.g. ``[{}, {}, {"pattern": "learned"}]`` for local
+            ``layers[i % len(layers)]``, any setting but ``block_size`` (e.g. ``[{}, {}, {"pattern": "learned"}]`` for local
             layers below routed ones, or growing ``dilations``); empty: every layer the same.
             :meth:`for_layer` applies them.
     """
@@ -106,6 +106,9 @@ class AttentionConfig:
         names = {f.name for f in dataclasses.fields(self)} - {"layers"}
         self.layers = [dict(o) for o in self.layers]
         for i, override in enumerate(self.layers):
+            if "block_size" in override:
+                raise ConfigError(f"attention.layers[{i}] sets block_size; every layer shares attention.block_size "
+                                  "(the partial forwards of scoring read positions block by block)")
             unknown = sorted(set(override) - names)
             if unknown:
                 raise ConfigError(f"attention.layers[{i}] sets unknown attention options {', '.join(unknown)}; "

@@ -66,10 +66,15 @@ def resume_path(cfg: DictConfig) -> str | None:
     """``cfg.ckpt_path``, with ``last`` resolved to the newest ``.ckpt`` in ``cfg.ckpt_dir``.
 
     Raises:
+        ConfigError: a path that is not a file (e.g. an exported checkpoint folder, which is ``task.init_from``).
         TrainingError: ``last`` and this run folder has no checkpoint (names the newest run folder that has one).
     """
     if cfg.get("ckpt_path") != "last":
-        return cfg.get("ckpt_path")
+        path = cfg.get("ckpt_path")
+        if path is not None and not Path(path).is_file():
+            raise ConfigError(f"ckpt_path={path}: no such Lightning checkpoint file (.ckpt); give a .ckpt or "
+                              "ckpt_path=last, and start from an exported checkpoint folder with task.init_from")
+        return path
     ckpt_dir, run_dir = Path(cfg.ckpt_dir), Path(cfg.output_dir)
     if found := _newest(ckpt_dir.glob("*.ckpt")):
         return str(found)

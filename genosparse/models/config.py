@@ -63,6 +63,10 @@ class ModelConfig:
             raise ConfigError(f"model.activation_checkpointing must be true or false, got {self.activation_checkpointing!r}")
         if self.head not in HEADS:
             raise ConfigError(f"unknown model head {self.head!r}; choose one of {', '.join(HEADS)}")
+        if len(self.attention.layers) > self.num_layers:
+            raise ConfigError(f"attention.layers has {len(self.attention.layers)} entries but the model has "
+                              f"{self.num_layers} layers: the entries past the last layer would be ignored; give at "
+                              f"most model.num_layers entries")
         if self.d_model % self.num_heads:
             raise ConfigError(f"d_model={self.d_model} must be divisible by num_heads={self.num_heads}")
 

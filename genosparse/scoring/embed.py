@@ -87,6 +87,9 @@ def embed(model: GenomicModel | Inference | str | os.PathLike, fasta: str | os.P
         ConfigError: not exactly one input given, bad ``window``/``batch_size``, unreadable checkpoint.
         FastaError, SequenceError: unusable FASTA, region, BED or sequence.
     """
+    if isinstance(sequences, (str, bytes)):
+        raise ConfigError("embed: sequences must be a list of sequences or a name -> sequence mapping, not one "
+                          "string (it would be read as one-base sequences); pass [sequence]")
     if (sequences is None) == (fasta is None) or (bed is not None and regions is not None):
         raise ConfigError("give either sequences or a FASTA (with at most one of bed and regions)")
     check_ints(batch_size=batch_size)

@@ -57,3 +57,14 @@ def test_group_option_instantiates(group, option, tmp_path, shared_data):
         for i in range(cfg.model.num_layers)]
     assert task.model.config.head == {"mlm": "mlm", "promoter": "classification", "varianteffect": "mlm"}[cfg.task._target_.split(".")[-1]
                                                                                   .removesuffix("Task").lower()]
+
+
+def test_per_layer_attention_overrides_from_the_command_line(tmp_path, shared_data):
+    """Every attention group declares `layers`, so it is overridden without `+`."""
+    with initialize_config_module("genosparse.conf", version_base="1.3"):
+        cfg = compose("train", overrides=["attention=window", "attention.layers=[{},{pattern:learned}]",
+                                          f"data_dir={shared_data}", f"output_dir={tmp_path}"])
+    OmegaConf.resolve(cfg)
+    task, _, _ = build(cfg)
+    assert [type(b.attn.core).__name__ for b in task.model.backbone.blocks] == [
+        "LayoutAttention", "RoutedAttention", "LayoutAttention", "RoutedAttention"]

@@ -75,6 +75,8 @@ def test_sequences_bed_and_cli(model, fasta, tmp_path):
                                atol=1e-6)
     with pytest.raises(ConfigError, match="either sequences or a FASTA"):
         next(genosparse.embed(model, path, sequences=seqs))
+    with pytest.raises(ConfigError, match="not one string"):  # would be read as one-base sequences
+        next(genosparse.embed(model, sequences="ACGTACGT"))
 
 
 def test_interrupted_embedding_leaves_nothing(model, fasta, tmp_path):

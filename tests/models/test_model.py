@@ -239,7 +239,14 @@ def test_per_layer_attention_overrides_build_each_layers_own_pattern(tmp_path):
     ([{}, {"pattern": "nope"}], "layers\\[1\\]: unknown attention pattern 'nope'"),
     ([{"num_window_blocks": 2}], "layers\\[0\\]: .*must be odd"),
     ("learned", "must be a list of mappings"),
+    ([{}, {"block_size": 32}], "layers\\[1\\] sets block_size"),
 ])
 def test_per_layer_attention_overrides_are_checked(layers, match):
     with pytest.raises(ConfigError, match=match):
         AttentionConfig(layers=layers)
+
+
+def test_more_per_layer_overrides_than_layers_is_refused():
+    """Entries past the last layer would be silently ignored (e.g. attention=longrange on a 2-layer model)."""
+    with pytest.raises(ConfigError, match="4 entries but the model has 2 layers"):
+        ModelConfig(num_layers=2, d_model=32, num_heads=2, attention=AttentionConfig(layers=[{}] * 4))

@@ -13,7 +13,7 @@ import torch
 from hydra import compose, initialize_config_module
 
 from genosparse.cli.train import run
-from genosparse.errors import TrainingError
+from genosparse.errors import ConfigError, TrainingError
 from genosparse.tasks import PromoterTask
 
 HERE = Path(__file__).parent
@@ -58,6 +58,13 @@ def test_ckpt_path_last_without_a_checkpoint_names_the_run_that_has_one(shared_d
     with pytest.raises(TrainingError, match=f"no checkpoint in {tmp_path / 'new'}.*newest run folder with one is "
                                             f"{tmp_path / 'old'}"):
         run(_promoter_cfg(shared_data, tmp_path / "new", "ckpt_path=last"))
+
+
+def test_ckpt_path_to_a_checkpoint_folder_points_to_init_from(shared_data, tmp_path):
+    folder = tmp_path / "exported"
+    folder.mkdir()
+    with pytest.raises(ConfigError, match="no such Lightning checkpoint file.*task.init_from"):
+        run(_promoter_cfg(shared_data, tmp_path / "new", f"ckpt_path={folder}"))
 
 
 def _train(shared_data, run_dir, *overrides):
