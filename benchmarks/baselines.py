@@ -77,12 +77,12 @@ def promoter_rows(data_dir: Path, k: int, checkpoint: str | None, device: str) -
     rows = [{"method": f"{k}-mer logistic regression", **binary_metrics(
         val_y, model.predict_proba(kmer_frequencies(val_x, k))[:, 1])}]
     if checkpoint:
+        from genosparse.scoring.prepare import prepare
         from genosparse.scoring.scorers import classification_probability
-        from genosparse.models import load_model
-        net = load_model(checkpoint).eval().to(device)
-        with torch.inference_mode():
-            prob = torch.cat([classification_probability(net, torch.from_numpy(
-                np.stack([encode(s).astype(np.int64) for s in val_x[i:i + 256]])).to(device)).float().cpu()
+        net = prepare(checkpoint, device=device, what="promoter scoring")
+        with net.running():
+            prob = torch.cat([classification_probability(net.model, torch.from_numpy(
+                np.stack([encode(s).astype(np.int64) for s in val_x[i:i + 256]])).to(net.device)).float().cpu()
                 for i in range(0, len(val_x), 256)]).numpy()
         rows.append({"method": checkpoint, **binary_metrics(val_y, prob)})
     return rows
@@ -142,11 +142,10 @@ def kmer_llr(genome: Genome, variants: list[dict], flank: int) -> np.ndarray:
     return np.log(prob[rows, alt]) - np.log(prob[rows, ref])
 
 
-def model_scores(checkpoint: str, fasta: str, variants: list[dict], window: int | None,
+def model_scores(checkpoint: str, genome: Genome, variants: list[dict], window: int | None,
                  device: str) -> tuple[np.ndarray, np.ndarray]:
     """``(V,)`` GS_LLR and GS_EMB of ``variants`` from an MLM checkpoint (in input order)."""
     from genosparse.scoring.vep import score_variants
-    genome = Genome(fasta)
     with tempfile.TemporaryDirectory() as tmp:
         vcf = Path(tmp) / "mpra.vcf"
         contigs = sorted({v["chrom"] for v in variants})
@@ -162,11 +161,12 @@ def mpra_rows(data_dir: Path, fasta: str, flank: int, checkpoint: str | None, wi
               device: str) -> list[dict]:
     variants = read_mpra(data_dir / "mpra" / "hnf4a_train_effects.tsv")
     significant = np.array([v["confidence"] >= SIGNIFICANT for v in variants])
-    llr = kmer_llr(Genome(fasta), variants, flank)
+    genome = Genome(fasta)
+    llr = kmer_llr(genome, variants, flank)
     rows = [{"method": f"masked {2 * flank + 1}-mer counts, abs(LLR)", "auroc": roc_auc_score(significant, abs(llr)),
              "variants": len(variants), "significant": int(significant.sum())}]
     if checkpoint:
-        gs_llr, gs_emb = model_scores(checkpoint, fasta, variants, window, device)
+        gs_llr, gs_emb = model_scores(checkpoint, genome, variants, window, device)
         rows += [{"method": f"{checkpoint} abs(GS_LLR)", "auroc": roc_auc_score(significant, abs(gs_llr))},
                  {"method": f"{checkpoint} GS_EMB", "auroc": roc_auc_score(significant, gs_emb)}]
     return rows

@@ -35,8 +35,8 @@ import torch
 from genosparse.errors import GenosparseError
 from genosparse.genome import Genome
 from genosparse.genome.regions import parse_region
-from genosparse.models import load_model
 from genosparse.scoring import score_fasta
+from genosparse.scoring.prepare import Inference, prepare
 from genosparse.sequence.vocab import MASK, NUM_BASES
 
 log = logging.getLogger("context_curve")
@@ -70,23 +70,22 @@ def repeated_bases(tokens: np.ndarray, k: int) -> np.ndarray:
     return np.cumsum(cover)[:-1] > 0
 
 
-@torch.inference_mode()
-def masked_log_likelihood(model, inputs: np.ndarray, targets: np.ndarray, masked: np.ndarray, window: int,
-                          device: torch.device, batch_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+def masked_log_likelihood(inference: Inference, inputs: np.ndarray, targets: np.ndarray, masked: np.ndarray,
+                          window: int, batch_tokens: int) -> tuple[np.ndarray, np.ndarray]:
     """Log-likelihood ``(M,)`` float64 and correctness ``(M,)`` bool of the ``M`` masked bases when
-    ``inputs`` ``(S,)`` is scored in consecutive windows of ``window`` tokens (``S % window == 0``)."""
+    ``inputs`` ``(S,)`` is scored in consecutive windows of ``window`` tokens (``S % window == 0``)
+    by a prepared model (:func:`genosparse.scoring.prepare.prepare`: no autograd, bf16 on CUDA)."""
     rows = torch.from_numpy(inputs).view(-1, window)
     per_batch = max(1, batch_tokens // window)
     lls, hits = [], []
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    device = inference.device
     for start in range(0, rows.shape[0], per_batch):
         chunk = rows[start:start + per_batch]
         span = slice(start * window, (start + chunk.shape[0]) * window)
         keep = torch.from_numpy(masked[span]).view(chunk.shape).to(device)
         truth = torch.from_numpy(targets[span]).view(chunk.shape).to(device)
-        with autocast:
-            logits = model(chunk.to(device))
-        logp = torch.log_softmax(logits.float(), dim=-1)[keep]
+        with inference.running():
+            logp = torch.log_softmax(inference.model(chunk.to(device)).float(), dim=-1)[keep]
         truth = truth[keep]
         lls.append(logp.gather(-1, truth[:, None]).squeeze(-1).double().cpu())
         hits.append((logp.argmax(-1) == truth).cpu())
@@ -107,11 +106,11 @@ def curve(checkpoint: str, genome: Genome, region: str, windows: list[int], *, m
         raise SystemExit(f"region {region} has no A/C/G/T base to mask")
     repeat = repeated_bases(tokens, kmer)[masked]
     inputs = np.where(masked, MASK, tokens)
-    model = load_model(checkpoint).eval().to(device)
+    inference = prepare(checkpoint, device=device, head="mlm", what="the context curve")
     rows = []
     for window in windows:
         began = time.perf_counter()
-        ll, hit = masked_log_likelihood(model, inputs, tokens, masked, window, device, batch_tokens)
+        ll, hit = masked_log_likelihood(inference, inputs, tokens, masked, window, batch_tokens)
         seconds = time.perf_counter() - began
         row = {"checkpoint": checkpoint, "window": window, "span": span, "masked": int(ll.size),
                "ll": float(ll.mean()), "accuracy": float(hit.mean()), "ll_repeat": float(ll[repeat].mean()),
@@ -121,7 +120,7 @@ def curve(checkpoint: str, genome: Genome, region: str, windows: list[int], *, m
         rows.append(row)
     for window in score_windows:
         began = time.perf_counter()
-        scores = [r.score for r in score_fasta(model, genome, regions=[region], window=window, device=device,
+        scores = [r.score for r in score_fasta(inference, genome, regions=[region], window=window, device=device,
                                                progress=False) if math.isfinite(r.score)]
         rows.append({"checkpoint": checkpoint, "window": window, "score_fasta": float(np.mean(scores)),
                      "s": time.perf_counter() - began})

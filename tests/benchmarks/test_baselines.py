@@ -11,6 +11,7 @@ import torch
 from genosparse.attention import AttentionConfig
 from genosparse.genome import Genome
 from genosparse.models import GenomicModel, ModelConfig
+from genosparse.scoring.prepare import prepare
 from genosparse.sequence.vocab import MASK, encode, reverse_complement_str
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
@@ -112,7 +113,7 @@ def test_masked_log_likelihood_scores_each_window_on_its_own():
     tokens = torch.randint(0, 4, (256,), generator=torch.Generator().manual_seed(1)).numpy()
     masked = context_curve.masked_span(tokens, 0.2, seed=2)
     inputs = np.where(masked, MASK, tokens)
-    ll, hit = context_curve.masked_log_likelihood(model, inputs, tokens, masked, 64, torch.device("cpu"),
+    ll, hit = context_curve.masked_log_likelihood(prepare(model, device="cpu"), inputs, tokens, masked, 64,
                                                   batch_tokens=128)
     expected_ll, expected_hit = [], []
     with torch.no_grad():
