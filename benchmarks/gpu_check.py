@@ -37,6 +37,7 @@ Exit status 1 if any case fails.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -59,6 +60,9 @@ DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 def make_layout(pattern: str, length: int, heads: int, block: int, device):
     return {
         "bigbird": lambda: bigbird_layout(length, heads, block_size=block, seed=1, device=device),
+        # two query blocks per kernel tile although their key blocks differ (kernels/tiles.py)
+        "bigbird_grouped": lambda: dataclasses.replace(bigbird_layout(length, heads, block_size=block, seed=1,
+                                                                      device=device), tile_group=2),
         "window": lambda: sliding_window_layout(length, heads, window=4 * block, block_size=block, device=device),
         "dilated": lambda: dilated_window_layout(length, heads, dilations=[1, 2, 4, 8][:heads] * (heads // 4 or 1),
                                                  block_size=block, device=device),
@@ -313,8 +317,9 @@ def main() -> int:
         os.environ["GENOSPARSE_TRITON_AUTOTUNE"] = "0"
     start = time.time()
     dims = (64,) if args.quick else (32, 64, 128)
-    variants = [Variant(str(dt).removeprefix("torch."), d, 64, True) for dt in DTYPES.values() for d in dims]
-    variants += [Variant("bfloat16", 64, b, True) for b in (16, 32, 128)]
+    variants = [Variant(str(dt).removeprefix("torch."), d, 64, True, g) for dt in DTYPES.values() for d in dims
+                for g in (1, 2)]
+    variants += [Variant("bfloat16", 64, b, True, g) for b in (16, 32, 128) for g in (1, 128 // b)]
     variants += [Variant("bfloat16", d, 64, False) for d in (64, 128)]
     try:
         precompile(variants)
@@ -323,8 +328,8 @@ def main() -> int:
         print(f"parallel precompilation failed ({type(exc).__name__}: {exc}); compiling in-process", flush=True)
     poison_empty()
     results = []
-    patterns = ("bigbird", "window", "dilated", "dilated_global", "dense", "fixed_causal", "strided")
-    kpm_of = {"bigbird": "random", "window": "random", "dilated_global": "random"}
+    patterns = ("bigbird", "bigbird_grouped", "window", "dilated", "dilated_global", "dense", "fixed_causal", "strided")
+    kpm_of = {"bigbird": "random", "bigbird_grouped": "random", "window": "random", "dilated_global": "random"}
     for dtype_name, dtype in DTYPES.items():
         for dim in dims:
             for pattern in patterns if not args.quick else ("bigbird", "window"):

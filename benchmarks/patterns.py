@@ -18,7 +18,7 @@ Times are medians of ``triton.testing.do_bench``; TF/s count the layout's blocks
 (``4 * nnz * 64^2 * D`` forward, 3.5x that forward+backward).
 
 Usage: ``python benchmarks/patterns.py [--dims 64 128] [--length 131072] [--only lsh ...]`` (see
-``benchmarks/attention.py`` for running from a bare checkout). Prints a markdown table; with
+``benchmarks/benchutil.py``). Prints a markdown table; with
 ``$OUT`` set also writes ``$OUT/patterns.md``.
 """
 
@@ -26,19 +26,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.attention.flex_attention import flex_attention
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from attention import BLOCK, HEADS, flex_block_mask, fmt, measure  # noqa: E402
+from benchutil import BLOCK, HEADS, flex_block_mask, fmt, measure
 
-from genosparse.attention import AttentionConfig, LSHAttention, RoutedAttention, fixed_layout  # noqa: E402
-from genosparse.attention.lsh import sorted_rounds  # noqa: E402
-from genosparse.attention.triton_backend import triton_attention  # noqa: E402
+from genosparse.attention import AttentionConfig, LSHAttention, RoutedAttention, fixed_layout
+from genosparse.attention.lsh import sorted_rounds
+from genosparse.attention.triton_backend import triton_attention
 
 
 def flops(layout, dim: int, batch: int = 1) -> float:

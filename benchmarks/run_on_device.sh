@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The GPU checks and benchmarks of a session on the lent H200 (see RESULTS.md), in one or two calls:
-#   bash benchmarks/run_on_device.sh [patterns] [check] [attention] [track] [shipped] [full]   (default: the first four)
+#   bash benchmarks/run_on_device.sh [patterns] [check] [attention] [kernels] [track] [shipped] [full]
+#   (default: patterns check attention track)
+# `kernels` (issue 14, about 4 minutes): every pattern against FlexAttention and dense cuDNN (benchmarks/kernels.py).
 # `full` (issue 13, about 3 minutes): saturation mutagenesis with and without GS_EMB, 20.vcf.gz, ISM and a 2.88 Mb
 # score at 131,072 bases with the shipped chr20-mlm (benchmarks/full_context.py); details in $OUT/full_context/.
 # The machine has torch, triton, lightning; pysam, pyfaidx, biopython and pyBigWig travel as wheels in
@@ -17,6 +19,8 @@ for step in $steps; do
            grep -E "FAIL|passed,|GPU check" $OUT/gpu_check.txt | tail -15 ;;
     attention) timeout 200 python3 benchmarks/attention.py --lengths 131072 --dims 64 --patterns window bigbird \
                  --budget-s 120 > $OUT/attention.txt 2>&1; grep -E "^\| (window|bigbird|dense)" $OUT/attention.txt ;;
+    kernels) timeout 300 python3 benchmarks/kernels.py --lengths 131072 16384 --long --budget-s 250 \
+               > $OUT/kernels.txt 2>&1; grep -E "^\||Dense|Total" $OUT/kernels.txt ;;
     track) GENOSPARSE_TRITON_AUTOTUNE=0 timeout 400 python3 -m genosparse.cli.main track --checkpoint .gpu_data/ckpt \
              --fasta .gpu_data/data/reference/20.fa.gz --out /tmp/chr20.bw --batch-size 64 --device cuda --quiet \
              2>&1 | tail -2 ;;

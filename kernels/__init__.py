@@ -5,6 +5,9 @@ autograd); ``genosparse.attention.triton_backend`` wraps them into a differentia
 
 * :func:`work_plan` (``plan.py``): splits the rows of a CSR layout into chunks so that
   global rows (and, on the transposed layout, global columns) run on many programs.
+* :func:`tiles` (``tiles.py``): groups neighbouring rows that share key blocks into one
+  program's tile (128-row tiles for sliding windows) and plans the tiles.
+* ``common.py``: the tile masks and launch arguments both directions share.
 * :func:`attention_forward` (``attention_fwd.py``): output and log-sum-exp
   (FlashAttention-2 forward over the layout, split rows merged flash-decoding style).
 * :func:`attention_backward` (``attention_bwd.py``): delta, dQ over the layout rows, dK/dV
@@ -18,5 +21,6 @@ autograd); ``genosparse.attention.triton_backend`` wraps them into a differentia
 from .attention_bwd import attention_backward
 from .attention_fwd import attention_forward
 from .plan import WorkPlan, work_plan
+from .tiles import Tiles, tiles
 
-__all__ = ["WorkPlan", "attention_backward", "attention_forward", "work_plan"]
+__all__ = ["Tiles", "WorkPlan", "attention_backward", "attention_forward", "tiles", "work_plan"]

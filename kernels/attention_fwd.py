@@ -2,20 +2,20 @@
 
 Method: FlashAttention-2's forward (Dao 2023, "FlashAttention-2: Faster Attention with
 Better Parallelism and Work Partitioning"; the Triton fused-attention tutorial): one program
-holds a ``BLOCK x D`` query tile and streams the key/value blocks its row attends, keeping
-a running maximum, running sum and fp32 accumulator (online softmax, base 2). The key blocks
-come from the CSR row ``kv_indices[h, kv_indptr[h, i]:kv_indptr[h, i + 1]]``. Rows longer than
-the plan's chunk length (global rows) are split over several programs whose normalised
-partial outputs and log-sum-exps are merged by :func:`_attn_fwd_combine_kernel`
+holds a ``GROUP * BLOCK x D`` query tile (:mod:`~genosparse.kernels.tiles`: ``GROUP``
+neighbouring query blocks over the union of their key blocks) and streams those key/value
+blocks, keeping a running maximum, running sum and fp32 accumulator (online softmax, base 2).
+Rows longer than the plan's chunk length (global rows) are split over several programs whose
+normalised partial outputs and log-sum-exps are merged by :func:`_attn_fwd_combine_kernel`
 (flash-decoding), so a row over the whole sequence does not serialise the launch.
 
-Masking inside the kernel: tail keys past ``L``, padding keys (``key_padding_mask`` True),
-and token pairs outside the band ``band_lo <= q_pos - k_pos <= band_hi`` (exact sliding windows
-``(-w, w)``, causal attention ``(0, L)``). Only the ``NEED_MASK`` specialisation masks (the
-launcher sets it when any of the three applies), and within it only the tiles that need it
-(:func:`_block_needs_mask`); the key padding and the band are runtime arguments (``has_kpm``;
-``band = (-L, L)`` when there is none), so one compiled kernel serves all masked cases. A row that attends nothing
-gets output 0 and ``lse = -inf``.
+Masking (only in the ``NEED_MASK`` specialisation, and there only in the tiles that need it,
+:func:`~genosparse.kernels.common.tile_needs_mask`): tail keys past ``L``, padding keys
+(``key_padding_mask`` True), token pairs outside the band ``band_lo <= q_pos - k_pos <= band_hi``
+(exact sliding windows ``(-w, w)``, causal attention ``(0, L)``) and the rows of a grouped
+tile whose block does not hold the streamed key block. The key padding and the band are
+runtime arguments (``has_kpm``; ``band = (-L, L)`` when there is none), so one compiled kernel
+serves all masked cases. A row that attends nothing gets output 0 and ``lse = -inf``.
 
 Shapes: ``q, k, v, out`` ``(B, H, L, D)`` (any strides with unit stride on ``D``), ``lse``
 ``(B, H, L)`` fp32 natural log; ``key_padding_mask`` ``(B, L)`` bool.
@@ -23,67 +23,30 @@ Shapes: ``q, k, v, out`` ``(B, H, L, D)`` (any strides with unit stride on ``D``
 
 from __future__ import annotations
 
-import math
-
 import torch
 import triton
 import triton.language as tl
 
-from .plan import WorkPlan
+from .common import (LN2, LOG2E, dot_precision, key_padding_arg, query_tile_valid, streamed_member, tile_mask,
+                     tile_needs_mask)
+from .tiles import Tiles
 from .tuning import TunedKernel, length_bucket
 
 __all__ = ["attention_forward"]
-
-LOG2E = 1.0 / math.log(2.0)
-LN2: tl.constexpr = tl.constexpr(math.log(2.0))
-
-
-@triton.jit
-def _tile_mask(offs, L, offs_d, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr):
-    """Load/store mask of a ``(BLOCK, BLOCK_D)`` tile: rows inside the sequence and, when the
-    head dimension is padded, real columns. Without column padding the mask is constant
-    along the contiguous axis, which keeps the loads vectorised (and pipelined)."""
-    if HEAD_DIM == BLOCK_D:
-        return (offs < L)[:, None]
-    else:
-        return (offs < L)[:, None] & (offs_d < HEAD_DIM)[None, :]
-
-
-@triton.jit
-def _key_valid(Kpm, b, offs_n, L, stride_kpm, has_kpm):
-    """``(BLOCK,)`` bool: key positions inside the sequence and, when ``has_kpm``, not padding."""
-    inside = offs_n < L
-    pad = tl.load(Kpm + b * stride_kpm + offs_n, mask=inside & (has_kpm != 0), other=0)
-    return inside & (pad == 0)
-
-
-@triton.jit
-def _block_needs_mask(q_block, k_block, L, has_kpm, band_lo, band_hi, BLOCK: tl.constexpr):
-    """Whether a (query block, key block) tile needs the element mask: key padding is on, the
-    key block runs past ``L``, or a pair of the tile lies outside the band of ``q_pos - k_pos``.
-    Interior blocks of a sliding window (all but the two at its edges) and the off-diagonal
-    blocks of a causal layout skip the masking arithmetic."""
-    diff = (q_block - k_block) * BLOCK
-    return (has_kpm != 0) | ((k_block + 1) * BLOCK > L) | (diff - (BLOCK - 1) < band_lo) | (diff + BLOCK - 1 > band_hi)
-
-
-@triton.jit
-def _in_band(dist, band_lo, band_hi):
-    """Token pairs whose ``q_pos - k_pos`` lies in ``[band_lo, band_hi]``."""
-    return (dist >= band_lo) & (dist <= band_hi)
 
 
 @triton.jit(do_not_specialize=["stride_kpm", "H", "L", "num_chunks", "idx_width", "num_slots", "has_kpm",
                                 "band_lo", "band_hi", "L_BUCKET"])
 def _attn_fwd_kernel(
-    Q, K, V, Out, Lse, Kpm, Chunks, KvIdx, OutPart, LsePart,
+    Q, K, V, Out, Lse, Kpm, Chunks, KvIdx, Member, OutPart, LsePart,
     stride_qb, stride_qh, stride_ql, stride_kb, stride_kh, stride_kl,
     stride_vb, stride_vh, stride_vl, stride_ob, stride_oh, stride_ol, stride_kpm,
     H, L, num_chunks, idx_width, num_slots, qk_scale, has_kpm, band_lo, band_hi, L_BUCKET,
-    HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK: tl.constexpr, NEED_MASK: tl.constexpr,
-    PRECISION: tl.constexpr,
+    HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK: tl.constexpr, GROUP: tl.constexpr,
+    NEED_MASK: tl.constexpr, PRECISION: tl.constexpr,
 ):
-    """One chunk of one query-block row of one (batch, head): grid ``(num_chunks, B * H)``."""
+    """One chunk of one grouped query row of one (batch, head): grid ``(num_chunks, B * H)``."""
+    ROWS: tl.constexpr = GROUP * BLOCK
     bh = tl.program_id(1).to(tl.int64)
     b = bh // H
     h = bh % H
@@ -95,30 +58,32 @@ def _attn_fwd_kernel(
     end = tl.load(entry + 2)
     slot = tl.load(entry + 3)
 
-    offs_m = row.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    q_start = row.to(tl.int64) * ROWS
+    offs_m = q_start + tl.arange(0, ROWS)
     offs_d = tl.arange(0, BLOCK_D)
     offs_j = tl.arange(0, BLOCK)
-    q_mask = _tile_mask(offs_m, L, offs_d, HEAD_DIM, BLOCK_D)
+    q_mask = tile_mask(offs_m, L, offs_d, HEAD_DIM, BLOCK_D)
     q = tl.load(Q + b * stride_qb + h * stride_qh + offs_m[:, None] * stride_ql + offs_d[None, :], mask=q_mask,
                 other=0.0)
     k_base = K + b * stride_kb + h * stride_kh
     v_base = V + b * stride_vb + h * stride_vh
     idx_base = KvIdx + h * idx_width
 
-    m_i = tl.full([BLOCK], float("-inf"), tl.float32)
-    l_i = tl.zeros([BLOCK], tl.float32)
-    acc = tl.zeros([BLOCK, BLOCK_D], tl.float32)
+    m_i = tl.full([ROWS], float("-inf"), tl.float32)
+    l_i = tl.zeros([ROWS], tl.float32)
+    acc = tl.zeros([ROWS, BLOCK_D], tl.float32)
     for p in range(start, end):
         k_block = tl.load(idx_base + p)
         offs_n = k_block.to(tl.int64) * BLOCK + offs_j
-        kv_mask = _tile_mask(offs_n, L, offs_d, HEAD_DIM, BLOCK_D)
+        kv_mask = tile_mask(offs_n, L, offs_d, HEAD_DIM, BLOCK_D)
         k = tl.load(k_base + offs_n[:, None] * stride_kl + offs_d[None, :], mask=kv_mask, other=0.0)
         s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * qk_scale
         if NEED_MASK:
-            if _block_needs_mask(row, k_block, L, has_kpm, band_lo, band_hi, BLOCK):
-                valid = _key_valid(Kpm, b, offs_n, L, stride_kpm, has_kpm)[None, :]
-                dist = offs_m[:, None] - offs_n[None, :]
-                valid = valid & _in_band(dist, band_lo, band_hi)
+            member = streamed_member(Member, h * idx_width + p, GROUP)
+            if (member != (1 << GROUP) - 1) | tile_needs_mask(q_start, k_block * BLOCK, L, has_kpm, band_lo, band_hi,
+                                                              ROWS, BLOCK):
+                valid = query_tile_valid(Kpm, b, offs_m, offs_n, L, stride_kpm, has_kpm, band_lo, band_hi, member,
+                                         ROWS, BLOCK, GROUP)
                 s = tl.where(valid, s, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(s, 1))
         m_use = tl.where(m_new == float("-inf"), 0.0, m_new)  # rows with no key yet
@@ -138,15 +103,16 @@ def _attn_fwd_kernel(
                  out.to(Out.dtype.element_ty), mask=q_mask)
         tl.store(Lse + bh * L + offs_m, lse2 * LN2, mask=offs_m < L)
     else:
+        offs_r = tl.arange(0, ROWS)
         part = bh * num_slots + slot
-        tl.store(OutPart + (part * BLOCK + offs_j)[:, None] * BLOCK_D + offs_d[None, :], out)
-        tl.store(LsePart + part * BLOCK + offs_j, lse2)
+        tl.store(OutPart + (part * ROWS + offs_r)[:, None] * BLOCK_D + offs_d[None, :], out)
+        tl.store(LsePart + part * ROWS + offs_r, lse2)
 
 
 @triton.jit(do_not_specialize=["H", "L", "num_heavy", "num_slots"])
 def _attn_fwd_combine_kernel(
     Out, Lse, OutPart, LsePart, Heavy, stride_ob, stride_oh, stride_ol, H, L, num_heavy, num_slots,
-    HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK: tl.constexpr,
+    HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, ROWS: tl.constexpr,
 ):
     """Merge the partial results of one split row, weighting each by its sum-exp:
     grid ``(num_heavy, B * H)``. Partials hold normalised outputs and base-2 log-sum-exps."""
@@ -159,62 +125,53 @@ def _attn_fwd_combine_kernel(
         return
     row = tl.load(entry)
     first = bh * num_slots + tl.load(entry + 1)
-    offs_j = tl.arange(0, BLOCK)
+    offs_j = tl.arange(0, ROWS)
     offs_d = tl.arange(0, BLOCK_D)
-    m = tl.full([BLOCK], float("-inf"), tl.float32)
+    m = tl.full([ROWS], float("-inf"), tl.float32)
     for s in range(count):
-        m = tl.maximum(m, tl.load(LsePart + (first + s) * BLOCK + offs_j))
+        m = tl.maximum(m, tl.load(LsePart + (first + s) * ROWS + offs_j))
     m_use = tl.where(m == float("-inf"), 0.0, m)
-    acc = tl.zeros([BLOCK, BLOCK_D], tl.float32)
-    total = tl.zeros([BLOCK], tl.float32)
+    acc = tl.zeros([ROWS, BLOCK_D], tl.float32)
+    total = tl.zeros([ROWS], tl.float32)
     for s in range(count):
-        w = tl.exp2(tl.load(LsePart + (first + s) * BLOCK + offs_j) - m_use)
-        part = tl.load(OutPart + ((first + s) * BLOCK + offs_j)[:, None] * BLOCK_D + offs_d[None, :])
+        w = tl.exp2(tl.load(LsePart + (first + s) * ROWS + offs_j) - m_use)
+        part = tl.load(OutPart + ((first + s) * ROWS + offs_j)[:, None] * BLOCK_D + offs_d[None, :])
         acc += w[:, None] * part
         total += w
     empty = total == 0.0
     total_safe = tl.where(empty, 1.0, total)
-    offs_m = row.to(tl.int64) * BLOCK + offs_j
+    offs_m = row.to(tl.int64) * ROWS + offs_j
     tl.store(Out + b * stride_ob + h * stride_oh + offs_m[:, None] * stride_ol + offs_d[None, :],
              (acc / total_safe[:, None]).to(Out.dtype.element_ty),
-             mask=_tile_mask(offs_m, L, offs_d, HEAD_DIM, BLOCK_D))
+             mask=tile_mask(offs_m, L, offs_d, HEAD_DIM, BLOCK_D))
     tl.store(Lse + bh * L + offs_m, tl.where(empty, float("-inf"), m_use + tl.log2(total_safe)) * LN2,
              mask=offs_m < L)
 
 
-def _fwd_smem(stages: int, block: int, block_d: int, elem: int) -> int:
+def _fwd_smem(stages: int, rows: int, block: int, block_d: int, elem: int) -> int:
     """Pipelined K and V tiles, the resident Q tile and the probability tile."""
-    return (2 * stages + 1) * block * block_d * elem + block * block * elem
+    return (2 * stages * block + rows) * block_d * elem + rows * block * elem
 
 
 _FWD = TunedKernel(_attn_fwd_kernel, _fwd_smem)
 
 
-def dot_precision(dtype: torch.dtype) -> str:
-    """``tl.dot`` input precision: exact fp32 products for fp32 inputs (no TF32 rounding)."""
-    return "ieee" if dtype == torch.float32 else "tf32"
+def need_mask(key_padding_mask: torch.Tensor | None, band: tuple[int, int] | None, length: int, block_size: int,
+              group: int) -> bool:
+    """Whether the kernels need their masking specialisation."""
+    return key_padding_mask is not None or band is not None or length % block_size != 0 or group > 1
 
 
-def key_padding_arg(key_padding_mask: torch.Tensor | None, q: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """The ``(B, L)`` mask as a uint8 tensor and its batch stride. Without a mask, a uint8 view
-    of ``q`` that the kernels never read (``has_kpm = 0``), so both cases share one compiled kernel."""
-    if key_padding_mask is None:
-        return q.view(torch.uint8), 0
-    kpm = key_padding_mask.contiguous().view(torch.uint8)
-    return kpm, kpm.stride(0)
-
-
-def attention_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kv_indices: torch.Tensor, plan: WorkPlan,
+def attention_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rows: Tiles,
                       key_padding_mask: torch.Tensor | None, block_size: int, band: tuple[int, int] | None,
                       scale: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Launch the forward kernels.
 
     Args:
         q, k, v: ``(B, H, L, D)`` fp16, bf16 or fp32, unit stride on ``D``, ``D <= 128``.
-        kv_indices: ``(H, nnz)`` int32 key-block ids of the CSR layout.
-        plan: :func:`kernels.plan.work_plan` of the layout's ``kv_indptr``.
+        rows: :func:`~genosparse.kernels.tiles.tiles` of the layout's ``kv_indptr, kv_indices``.
         key_padding_mask: ``(B, L)`` bool, True for padding keys, or None.
-        block_size: the layout's block size (16, 32, 64 or 128), the kernel's tile height.
+        block_size: the layout's block size (16, 32, 64 or 128).
         band: ``(lo, hi)`` allowed range of ``q_pos - k_pos`` in tokens (exact windows, causal), or None.
         scale: score scale (usually ``1 / sqrt(D)``).
     Returns:
@@ -223,26 +180,27 @@ def attention_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kv_indi
     """
     batch, heads, length, dim = q.shape
     block_d = max(16, triton.next_power_of_2(dim))
+    tile_rows = rows.group * block_size
+    plan = rows.plan
     out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
     lse = torch.empty(batch, heads, length, dtype=torch.float32, device=q.device)
-    out_part = torch.empty(batch * heads * plan.num_slots * block_size * block_d, dtype=torch.float32, device=q.device)
-    lse_part = torch.empty(batch * heads * plan.num_slots * block_size, dtype=torch.float32, device=q.device)
+    slots = batch * heads * plan.num_slots * tile_rows
+    out_part = torch.empty(slots * block_d, dtype=torch.float32, device=q.device) if slots else lse
+    lse_part = torch.empty(slots, dtype=torch.float32, device=q.device) if slots else lse
     kpm, stride_kpm = key_padding_arg(key_padding_mask, q)
-    need_mask = key_padding_mask is not None or band is not None or length % block_size != 0
     _FWD(
         (plan.num_chunks, batch * heads),
-        q, k, v, out, lse, kpm, plan.chunks, kv_indices, out_part, lse_part,
+        q, k, v, out, lse, kpm, plan.chunks, rows.indices, rows.member, out_part, lse_part,
         *q.stride()[:3], *k.stride()[:3], *v.stride()[:3], *out.stride()[:3],
         stride_kpm,
-        heads, length, plan.num_chunks, kv_indices.shape[1], plan.num_slots, scale * LOG2E,
+        heads, length, plan.num_chunks, rows.indices.shape[1], plan.num_slots, scale * LOG2E,
         int(key_padding_mask is not None), *(band or (-length, length)),
-        length_bucket(length), HEAD_DIM=dim, BLOCK_D=block_d, BLOCK=block_size, NEED_MASK=need_mask,
-        PRECISION=dot_precision(q.dtype),
+        length_bucket(length), HEAD_DIM=dim, BLOCK_D=block_d, BLOCK=block_size, GROUP=rows.group,
+        NEED_MASK=need_mask(key_padding_mask, band, length, block_size, rows.group), PRECISION=dot_precision(q.dtype),
     )
     if plan.num_heavy:
         _attn_fwd_combine_kernel[(plan.num_heavy, batch * heads)](
             out, lse, out_part, lse_part, plan.heavy, *out.stride()[:3], heads, length, plan.num_heavy,
-            plan.num_slots, HEAD_DIM=dim, BLOCK_D=block_d, BLOCK=block_size, num_warps=4,
+            plan.num_slots, HEAD_DIM=dim, BLOCK_D=block_d, ROWS=tile_rows, num_warps=4,
         )
     return out, lse
-

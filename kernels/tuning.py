@@ -1,9 +1,9 @@
 """Launch configurations of the attention kernels: autotuning, shared-memory pruning, defaults.
 
-The block sizes are not tuned: they equal the layout's ``block_size`` (a program owns one
-query or key block). What is tuned is ``num_warps`` and ``num_stages`` (software-pipelining
+The tile sizes are not tuned: a program owns ``GROUP`` query or key blocks of the layout's
+``block_size`` (:mod:`genosparse.kernels.tiles`). What is tuned is ``num_warps`` and ``num_stages`` (software-pipelining
 depth of the key/value or query loads), keyed on a length bucket, the head dimension, the
-block size and the input dtypes (Triton adds the dtypes of tensor arguments to the key),
+block size, the group and the input dtypes (Triton adds the dtypes of tensor arguments to the key),
 as in the Triton fused-attention tutorial. Configurations whose pipelined tiles would not fit
 in shared memory are pruned before compiling (Hopper, sm_90: 227 KiB per block).
 
@@ -41,9 +41,9 @@ def length_bucket(length: int) -> int:
     return bucket
 
 
-def default_config(block: int, block_d: int) -> tuple[int, int]:
-    """``(num_warps, num_stages)`` used without autotuning."""
-    return (8 if block * block_d >= 128 * 128 else 4), 2
+def default_config(rows: int, block_d: int) -> tuple[int, int]:
+    """``(num_warps, num_stages)`` used without autotuning, for tiles of ``rows`` tokens."""
+    return (8 if rows * block_d >= 128 * 128 else 4), 2
 
 
 @functools.lru_cache(maxsize=None)
@@ -60,17 +60,19 @@ class TunedKernel:
 
     Args:
         kernel: the jitted kernel; it must take the ``int`` argument ``L_BUCKET`` and the
-            constexprs ``HEAD_DIM``, ``BLOCK`` and ``BLOCK_D``.
+            constexprs ``HEAD_DIM``, ``BLOCK``, ``GROUP`` and ``BLOCK_D``.
         smem_bytes: estimate of the shared memory a configuration needs, from
-            ``(num_stages, BLOCK, BLOCK_D, element_size)``; configurations over the device's
-            limit are pruned.
+            ``(num_stages, GROUP * BLOCK, BLOCK, BLOCK_D, element_size)``; configurations over the
+            device's limit are pruned.
     """
 
-    def __init__(self, kernel, smem_bytes: Callable[[int, int, int, int], int]) -> None:
+    def __init__(self, kernel, smem_bytes: Callable[[int, int, int, int, int], int]) -> None:
         self.kernel = kernel
         self.smem_bytes = smem_bytes
+        self._bucket_arg = kernel.arg_names.index("L_BUCKET")
+        self._best: dict[tuple, tuple[int, int]] = {}
         self.tuned = triton.autotune(
-            configs=_candidates(), key=["L_BUCKET", "HEAD_DIM", "BLOCK"],
+            configs=_candidates(), key=["L_BUCKET", "HEAD_DIM", "BLOCK", "GROUP"],
             prune_configs_by={"early_config_prune": self._prune},
             do_bench=functools.partial(triton.testing.do_bench, warmup=5, rep=20),
         )(kernel)
@@ -79,12 +81,25 @@ class TunedKernel:
         tensor = next(a for a in named_args.values() if isinstance(a, torch.Tensor))
         limit = _max_shared_memory(tensor.device.index or 0)
         fits = [c for c in configs
-                if self.smem_bytes(c.num_stages, kwargs["BLOCK"], kwargs["BLOCK_D"], tensor.element_size()) <= limit]
+                if self.smem_bytes(c.num_stages, kwargs["GROUP"] * kwargs["BLOCK"], kwargs["BLOCK"], kwargs["BLOCK_D"],
+                                   tensor.element_size()) <= limit]
         return fits or [min(configs, key=lambda c: c.num_stages)]
 
     def __call__(self, grid, *args, **meta) -> None:
+        """Launch on ``grid``. With autotuning, the first launch of each key (length bucket, head dimension,
+        block, group, masking, dtype, device) times the candidates; later launches of that key go
+        straight to the kernel with the winner (Triton's autotuner costs about 0.1 ms of host time per
+        launch, which dominates short sequences)."""
         if _autotune_enabled():
-            self.tuned[grid](*args, **meta)
+            key = (args[self._bucket_arg], meta["HEAD_DIM"], meta["BLOCK"], meta["GROUP"], meta["NEED_MASK"],
+                   args[0].dtype, args[0].device)
+            best = self._best.get(key)
+            if best is None:
+                self.tuned[grid](*args, **meta)
+                config = self.tuned.best_config
+                self._best[key] = (config.num_warps, config.num_stages)
+            else:
+                self.kernel[grid](*args, num_warps=best[0], num_stages=best[1], **meta)
         else:
-            warps, stages = default_config(meta["BLOCK"], meta["BLOCK_D"])
+            warps, stages = default_config(meta["GROUP"] * meta["BLOCK"], meta["BLOCK_D"])
             self.kernel[grid](*args, num_warps=warps, num_stages=stages, **meta)

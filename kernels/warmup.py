@@ -1,7 +1,7 @@
 """Compile the attention kernels ahead of time, many variants in parallel processes.
 
-A kernel variant is fixed by the input dtype, the head dimension, the block size and whether
-masking is needed (a key padding mask, a token band (window, causal) or a length that is not a multiple of
+A kernel variant is fixed by the input dtype, the head dimension, the block size, the tile group
+(:mod:`~genosparse.kernels.tiles`) and whether masking is needed (a key padding mask, a token band (window, causal) or a length that is not a multiple of
 the block size); the integer arguments that vary with the input are not specialised on
 (``do_not_specialize``), so a run on a tiny input compiles exactly the binaries that a run on a
 long one uses. Each worker process runs the forward and backward once on a tiny dense layout
@@ -21,12 +21,14 @@ __all__ = ["Variant", "precompile"]
 
 class Variant(NamedTuple):
     """One compiled specialisation of the kernels: dtype name (``"float16"``, ``"bfloat16"``,
-    ``"float32"``), head dimension, block size and whether masking is needed."""
+    ``"float32"``), head dimension, block size, whether masking is needed and blocks per tile
+    (a group above 1 always masks)."""
 
     dtype: str
     head_dim: int
     block_size: int
     need_mask: bool
+    group: int = 1
 
 
 def _compile_variant(variant: Variant, device: str = "cuda") -> str:
@@ -35,10 +37,11 @@ def _compile_variant(variant: Variant, device: str = "cuda") -> str:
     from . import plan as plan_module
     from .attention_bwd import attention_backward
     from .attention_fwd import attention_forward
+    from .tiles import tiles
 
     dtype = getattr(torch, variant.dtype)
     bs = variant.block_size
-    n = 4
+    n = 4 * variant.group
     length = n * bs - (1 if variant.need_mask else 0)
     heads = 2
     q, k, v, grad_out = (torch.randn(1, heads, length, variant.head_dim, device=device, dtype=dtype)
@@ -48,14 +51,13 @@ def _compile_variant(variant: Variant, device: str = "cuda") -> str:
     saved = plan_module.MIN_SPLIT, plan_module.SPLIT_OVER_MEDIAN
     plan_module.MIN_SPLIT, plan_module.SPLIT_OVER_MEDIAN = 1, 0  # split every row: combine kernels too
     try:
-        plan = plan_module.work_plan(indptr)  # the dense layout is its own transpose
-        out, lse = attention_forward(q, k, v, indices, plan, None, bs, None, 1.0)
-        grads = attention_backward(grad_out, None, q, k, v, out, lse, indices, plan, indices, plan, None, bs, None,
-                                   1.0)
+        grouped = tiles(indptr, indices, bs, variant.group)  # the dense layout is its own transpose
+        out, lse = attention_forward(q, k, v, grouped, None, bs, None, 1.0)
+        grads = attention_backward(grad_out, None, q, k, v, out, lse, grouped, grouped, None, bs, None, 1.0)
         torch.stack([grads[0].float().sum(), out.float().sum()]).tolist()  # wait for the kernels
     finally:
         plan_module.MIN_SPLIT, plan_module.SPLIT_OVER_MEDIAN = saved
-    return f"{variant.dtype} D={variant.head_dim} block={bs} mask={variant.need_mask}"
+    return f"{variant.dtype} D={variant.head_dim} block={bs} mask={variant.need_mask} group={variant.group}"
 
 
 def precompile(variants: Iterable[Variant], processes: int | None = None) -> list[str]:

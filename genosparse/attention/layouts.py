@@ -66,6 +66,10 @@ class BlockLayout:
             ``|q_pos - k_pos| > token_window`` (exact sliding windows).
         causal: additionally mask keys after the query (``k_pos > q_pos``), for autoregressive
             models; the builders then store no block above the diagonal.
+        tile_group: neighbouring blocks one Triton program owns (:mod:`genosparse.kernels.tiles`);
+            None lets the kernels choose from the layout once (static layouts, cached per
+            layer), 1 for layouts built from each input (learned routing, LSH, row selections),
+            where the choice would cost a device synchronisation per forward.
     """
 
     kv_indptr: torch.Tensor
@@ -76,6 +80,7 @@ class BlockLayout:
     block_size: int
     token_window: int | None = None
     causal: bool = False
+    tile_group: int | None = None
 
     def validate(self) -> None:
         """Check that the index tensors describe a valid layout (once per layout object).
@@ -135,12 +140,12 @@ class BlockLayout:
         """The same layout with its index tensors on ``device``."""
         move = lambda t: t.to(device)  # noqa: E731
         return BlockLayout(move(self.kv_indptr), move(self.kv_indices), move(self.q_indptr), move(self.q_indices),
-                           self.seq_len, self.block_size, self.token_window, self.causal)
+                           self.seq_len, self.block_size, self.token_window, self.causal, self.tile_group)
 
     def select_heads(self, heads: slice) -> "BlockLayout":
         """The layout of the heads ``heads`` only (e.g. one batch element of a per-input layout)."""
         return BlockLayout(self.kv_indptr[heads], self.kv_indices[heads], self.q_indptr[heads], self.q_indices[heads],
-                           self.seq_len, self.block_size, self.token_window, self.causal)
+                           self.seq_len, self.block_size, self.token_window, self.causal, self.tile_group)
 
     def select_rows(self, rows: torch.Tensor) -> "BlockLayout":
         """The same layout with only the query blocks ``rows`` attending (every other row attends nothing).
@@ -167,7 +172,7 @@ class BlockLayout:
             return cols, (slot < degree[part, :, None]) & sparse[None, :, None]
 
         return _build(candidates, heads, torch.nonzero(full).flatten(), self.seq_len, self.block_size,
-                      self.token_window, self.causal)
+                      self.token_window, self.causal, tile_group=1)
 
     def token_band(self) -> tuple[int, int] | None:
         """The range ``(lo, hi)`` of ``q_pos - k_pos`` attended inside stored blocks, or None for all of them."""
@@ -242,7 +247,7 @@ Candidates = Callable[[slice], tuple[torch.Tensor, torch.Tensor]]
 
 
 def _build(candidates: Candidates, num_heads: int, full_rows: torch.Tensor, seq_len: int, block_size: int,
-           token_window: int | None = None, causal: bool = False) -> BlockLayout:
+           token_window: int | None = None, causal: bool = False, tile_group: int | None = None) -> BlockLayout:
     """CSR layout (and its transpose) from per-row candidate key blocks.
 
     Heads are built :data:`HEADS_PER_CHUNK` at a time and concatenated, so the transient
@@ -255,6 +260,7 @@ def _build(candidates: Candidates, num_heads: int, full_rows: torch.Tensor, seq_
             for candidates to drop (out of range, padding). Called once per chunk, in order.
         full_rows: ``(F,)`` int64 query blocks that attend every key block (global rows);
             stored without materialising an ``(H, nQ, nK)`` tensor.
+        tile_group: see :class:`BlockLayout`.
     """
     chunks = [slice(h, min(h + HEADS_PER_CHUNK, num_heads)) for h in range(0, num_heads, HEADS_PER_CHUNK)]
     parts = [_build_heads(*candidates(heads), full_rows) for heads in chunks]
@@ -264,7 +270,8 @@ def _build(candidates: Candidates, num_heads: int, full_rows: torch.Tensor, seq_
         return torch.cat([torch.nn.functional.pad(part[i], (0, width - part[i].shape[1])) for part in parts])
 
     indptr = lambda i: torch.cat([part[i] for part in parts])  # noqa: E731
-    return BlockLayout(indptr(0), stack(1), indptr(2), stack(3), seq_len, block_size, token_window, causal)
+    return BlockLayout(indptr(0), stack(1), indptr(2), stack(3), seq_len, block_size, token_window, causal,
+                       tile_group)
 
 
 def _build_heads(cols: torch.Tensor, valid: torch.Tensor, full_rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -555,7 +562,8 @@ def selected_blocks_layout(seq_len: int, selected: torch.Tensor, *, num_window_b
         chosen = selected[heads].to(torch.int32)
         return torch.cat([cols, chosen], -1), torch.cat([valid, torch.ones_like(chosen, dtype=torch.bool)], -1)
 
-    return _build(candidates, selected.shape[0], torch.zeros(0, dtype=torch.int64, device=device), seq_len, block_size)
+    return _build(candidates, selected.shape[0], torch.zeros(0, dtype=torch.int64, device=device), seq_len, block_size,
+                  tile_group=1)
 
 
 def chunked_layout(seq_len: int, num_heads: int, *, num_previous: int = 1, block_size: int = 64,
@@ -570,7 +578,8 @@ def chunked_layout(seq_len: int, num_heads: int, *, num_previous: int = 1, block
         raise LayoutError(f"num_previous must be >= 0 blocks, got {num_previous}")
     offsets = torch.arange(-num_previous, 1).expand(num_heads, -1)
     empty = torch.zeros(0, dtype=torch.int64, device=device)
-    return _build(lambda heads: _band(n, offsets[heads], device), num_heads, empty, seq_len, block_size)
+    return _build(lambda heads: _band(n, offsets[heads], device), num_heads, empty, seq_len, block_size,
+                  tile_group=1)
 
 
 def dense_layout(seq_len: int, num_heads: int, *, block_size: int = 64,

@@ -29,7 +29,9 @@ REPO = Path(__file__).resolve().parents[2]
 # name -> case. layout: bigbird | window | dilated | dilated_global | dense; split: "default"
 # (the library's chunking) or a forced chunk of 3 blocks so that most rows and columns are split
 # and the combine kernels run; kpm: none | random | masked_rows (a padded prefix that leaves
-# whole rows attending nothing, plus one fully padded sequence).
+# whole rows attending nothing, plus one fully padded sequence); group: blocks per kernel tile
+# (kernels/tiles.py), default the kernels' choice (dense layouts and fixed local groups group
+# neighbouring rows, the others do not); a forced group makes tiles whose rows hold different blocks.
 CASES = {
     "bigbird_fp32": dict(layout="bigbird", dtype="float32", L=200, B=2, H=2, D=16, block=16, kpm="random"),
     "bigbird_fp16_split": dict(layout="bigbird", dtype="float16", L=200, B=2, H=2, D=16, block=16, kpm="random",
@@ -40,6 +42,19 @@ CASES = {
                                         strided=True),
     "window_fp16": dict(layout="window", dtype="float16", L=150, B=2, H=2, D=32, block=16, kpm="random"),
     "window_fp32_split": dict(layout="window", dtype="float32", L=150, B=2, H=2, D=16, block=32, split=2),
+    "window_fp16_ungrouped": dict(layout="window", dtype="float16", L=150, B=2, H=2, D=32, block=16, kpm="random",
+                                  group=1),
+    "window_block64_grouped_fp32": dict(layout="window", dtype="float32", L=190, B=2, H=2, D=16, block=64,
+                                        window=70, group=2),
+    "bigbird_grouped_fp32_split": dict(layout="bigbird", dtype="float32", L=200, B=2, H=2, D=16, block=16,
+                                       kpm="random", split=3, group=2),
+    "bigbird_grouped4_fp16": dict(layout="bigbird", dtype="float16", L=200, B=2, H=2, D=16, block=16, group=4),
+    "fixed_causal_grouped_fp32": dict(layout="fixed_causal", dtype="float32", L=181, B=2, H=2, D=16, block=16,
+                                      group=2, lse_grad=True),
+    "masked_rows_grouped_fp32": dict(layout="window", dtype="float32", L=120, B=2, H=2, D=16, block=16,
+                                     kpm="masked_rows", group=2),
+    "dilated_grouped_fp16_split": dict(layout="dilated_global", dtype="float16", L=177, B=2, H=2, D=16, block=16,
+                                       split=3, group=2),
     "dilated_fp16": dict(layout="dilated", dtype="float16", L=177, B=2, H=2, D=16, block=16),
     "dilated_fp32": dict(layout="dilated", dtype="float32", L=177, B=2, H=2, D=32, block=16, kpm="random"),
     "dilated_global_fp32_split": dict(layout="dilated_global", dtype="float32", L=177, B=2, H=2, D=16, block=32,
@@ -107,6 +122,14 @@ def test_kernels_match_reference(results, name):
         assert ours <= 2 * base + 1e-6, f"{name}: {field} error {ours:.3g} vs plain {CASES[name]['dtype']} {base:.3g}"
     if CASES[name].get("split"):
         assert res["split_rows"] > 0 and res["split_cols"] > 0, "forced split did not split any row and column"
+    if "group" in CASES[name]:
+        assert res["group"] == [CASES[name]["group"]] * 2
+
+
+def test_dense_layouts_are_grouped_by_default(results):
+    """Layouts whose neighbouring rows hold the same blocks run on grouped tiles without being asked;
+    sliding windows stay on one block per tile."""
+    assert results["dense_fp16"]["group"] == [4, 4] and results["window_fp16"]["group"] == [1, 1]
 
 
 DYNAMIC_TOLERANCE = {"float32": 1e-5, "float16": 5e-3}
@@ -179,13 +202,15 @@ def _poison_empty() -> None:
 
 
 def _layout(case: dict):
+    import dataclasses
+
     import torch
 
     from genosparse.attention import (bigbird_layout, dense_layout, dilated_window_layout, fixed_layout,
                                       sliding_window_layout)
 
     L, H, bs = case["L"], case["H"], case["block"]
-    return {
+    layout = {
         "bigbird": lambda: bigbird_layout(L, H, block_size=bs, seed=3),
         "window": lambda: sliding_window_layout(L, H, window=case.get("window", 21), block_size=bs),
         "dilated": lambda: dilated_window_layout(L, H, dilations=[1, 2, 3][:H], block_size=bs),
@@ -195,6 +220,7 @@ def _layout(case: dict):
         "strided": lambda: fixed_layout(L, H, stride=2, variant="strided", block_size=bs),
         "bigbird_rows": lambda: bigbird_layout(L, H, block_size=bs, seed=3).select_rows(torch.tensor([0, 5, 6])),
     }[case["layout"]]()
+    return dataclasses.replace(layout, tile_group=case["group"]) if "group" in case else layout
 
 
 def _key_padding(case: dict, generator):
@@ -230,6 +256,7 @@ def _check_case(name: str) -> dict:
     import genosparse.kernels.plan as plan
     from genosparse.attention.reference import dense_attention
     from genosparse.attention.triton_backend import triton_attention
+    from genosparse.kernels import tiles
 
     case = CASES[name]
     dtype = getattr(torch, case["dtype"])
@@ -279,8 +306,9 @@ def _check_case(name: str) -> dict:
             ours_in = leaves(dtype)
             out, lse = triton_attention(*ours_in, layout, scale, kpm)
             grads = backward(out, lse, ours_in)
-        split_rows = plan.work_plan(layout.kv_indptr).num_heavy
-        split_cols = plan.work_plan(layout.q_indptr).num_heavy
+        rows, cols = (tiles(indptr, indices, layout.block_size, layout.tile_group)
+                      for indptr, indices in ((layout.kv_indptr, layout.kv_indices), (layout.q_indptr, layout.q_indices)))
+        split_rows, split_cols = rows.plan.num_heavy, cols.plan.num_heavy
     finally:
         plan.MIN_SPLIT, plan.SPLIT_OVER_MEDIAN = saved
 
@@ -295,6 +323,7 @@ def _check_case(name: str) -> dict:
     res["finite"] = bool(torch.isfinite(out).all() and all(torch.isfinite(t).all() for t in grads)
                          and not torch.isnan(lse).any())
     res["split_rows"], res["split_cols"] = split_rows, split_cols
+    res["group"] = [rows.group, cols.group]
     empty = ~token_mask.any(-1)  # (B, H, L) rows attending nothing
     res["empty_rows"] = int(empty.sum())
     res["empty_rows_zero"] = bool((out.detach()[empty] == 0).all())
@@ -351,7 +380,7 @@ def _check_custom_op() -> dict:
     q, k, v = (torch.randn(1, 2, 70, 16, generator=g, requires_grad=True) for _ in range(3))
     kpm = torch.rand(1, 70, generator=g) < 0.2
     args = (q, k, v, layout.kv_indptr, layout.kv_indices, layout.q_indptr, layout.q_indices, kpm,
-            layout.block_size, layout.token_window, layout.causal, 0.25)
+            layout.block_size, layout.token_window, layout.causal, layout.tile_group, 0.25)
     try:
         torch.library.opcheck(torch.ops.genosparse.block_sparse_attention.default, args)
         status = "ok"
