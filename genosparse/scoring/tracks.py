@@ -29,7 +29,7 @@ from genosparse.genome.bed import read_bed
 from genosparse.genome.regions import Interval, parse_region, region_list
 from genosparse.models.backbone import GenomicModel
 from genosparse.scoring.fasta import STREAM_CHUNK, interval_batches
-from genosparse.scoring.prepare import Inference, prepare
+from genosparse.scoring.prepare import Inference, fit_in_memory, prepare
 from genosparse.scoring.scorers import position_log_likelihood
 from genosparse.sequence.vocab import N
 
@@ -182,7 +182,8 @@ def _window_values(inference: Inference, windows: list[Interval], batch_size: in
     with tqdm(total=len(windows), unit="window", disable=not progress, desc="track") as bar:
         for first in range(0, len(windows), STREAM_CHUNK * batch_size):
             part = windows[first:first + STREAM_CHUNK * batch_size]
-            values = _part_values(inference, part, batch_size, rc_average, bar)
+            values, batch_size = fit_in_memory(lambda b: _part_values(inference, part, b, rc_average, bar),
+                                               batch_size, f"the windows from {part[0]}", inference.window, bar)
             yield from (values[w] for w in part)
 
 
