@@ -122,8 +122,9 @@ def score_fasta(model: GenomicModel | Inference | str | os.PathLike, fasta: str 
     log.info("scoring %d intervals of up to %d bases from %s (%s)", len(intervals), window, genome.path,
              score_name(inference.model))
     with tqdm(total=len(intervals), unit="window", disable=not progress, desc="score") as bar:
-        for start in range(0, len(intervals), STREAM_CHUNK * batch_size):
-            part = intervals[start:start + STREAM_CHUNK * batch_size]
+        step = STREAM_CHUNK * batch_size  # fixed: fit_in_memory may lower batch_size
+        for start in range(0, len(intervals), step):
+            part = intervals[start:start + step]
             rows, batch_size = fit_in_memory(lambda b: _score_part(inference, part, b, rc_average, bar),
                                              batch_size, f"the windows from {part[0]}", window, bar)
             yield from (rows[iv] for iv in part)

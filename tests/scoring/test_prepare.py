@@ -87,12 +87,12 @@ def _scorers(model, chr20, vcf, batch_size):
 
     kw = dict(batch_size=batch_size, device="cpu", progress=False)
     return {
-        "score": lambda: [r.score for r in score_fasta(model, chr20, window=64, regions="20:1,000,001-1,002,000", **kw)],
+        "score": lambda: [r.score for r in score_fasta(model, chr20, window=64, regions="20:1,000,001-1,010,000", **kw)],
         "track": lambda: np.concatenate([s.values for s in score_track(model, chr20, window=64,
-                                                                        regions="20:1,000,001-1,002,000", **kw)]),
+                                                                        regions="20:1,000,001-1,010,000", **kw)]),
         "embed": lambda: np.concatenate([c.values for c in embed(model, chr20, window=64,
-                                                                     regions="20:1,000,001-1,002,000", **kw)]),
-        "ism": lambda: ism(model, chr20, "20:1,000,001-1,000,040", window=64, **kw).scores,
+                                                                     regions="20:1,000,001-1,010,000", **kw)]),
+        "ism": lambda: ism(model, chr20, "20:1,000,001-1,000,300", window=64, **kw).scores,
         "vep": lambda: [(s.llr, s.embedding_distance) for s in score_variants(model, chr20, vcf, window=64, **kw)],
     }
 
