@@ -40,6 +40,10 @@ class ConfigError(GenosparseError):
     """A configuration or checkpoint is invalid."""
 
 
+class ResourceError(GenosparseError):
+    """The device ran out of memory even at the smallest setting genosparse can fall back to."""
+
+
 class TrainingError(GenosparseError):
     """A training run cannot go on (a non-finite loss, no checkpoint to resume from)."""
 

@@ -30,6 +30,10 @@ class Interval:
     def __len__(self) -> int:
         return self.end - self.start
 
+    def __str__(self) -> str:
+        """samtools style, 1-based inclusive: ``20:1,000,001-1,131,072``."""
+        return f"{self.contig}:{self.start + 1:,}-{self.end:,}"
+
 
 Region = str | int | tuple[str | int, int, int] | Interval
 

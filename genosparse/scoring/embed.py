@@ -28,7 +28,7 @@ from genosparse.genome.bed import read_bed
 from genosparse.genome.regions import region_list
 from genosparse.models.backbone import GenomicModel
 from genosparse.scoring.fasta import STREAM_CHUNK, equal_length_batches, tile_intervals
-from genosparse.scoring.prepare import Inference, prepare
+from genosparse.scoring.prepare import Inference, fit_in_memory, prepare
 from genosparse.scoring.writers import atomic_output
 from genosparse.sequence.vocab import N, encode
 
@@ -108,9 +108,12 @@ def embed(model: GenomicModel | Inference | str | os.PathLike, fasta: str | os.P
     longest = max((len(it) for it in items), default=0)
     log.info("embedding %d items of up to %d bases (%s)", len(items), longest, "pooled" if pooled else "tokens")
     with tqdm(total=len(items), unit="item", disable=not progress, desc="embed") as bar:
-        for first in range(0, len(items), STREAM_CHUNK * batch_size):
-            part = items[first:first + STREAM_CHUNK * batch_size]
-            values, flags = _embed_part(inference, part, batch_size, pooled, bar)
+        step = STREAM_CHUNK * batch_size  # fixed: fit_in_memory may lower batch_size
+        for first in range(0, len(items), step):
+            part = items[first:first + step]
+            where = f"the items from {part[0].name}:{part[0].start + 1:,}"
+            (values, flags), batch_size = fit_in_memory(lambda b: _embed_part(inference, part, b, pooled, bar),
+                                                        batch_size, where, max(map(len, part)), bar)
             yield _chunk(part, values, pooled, longest, flags)
 
 

@@ -15,7 +15,7 @@ from genosparse.errors import ConfigError, FastaError, check_ints
 from genosparse.genome import Genome
 from genosparse.genome.regions import Interval, parse_region, region_list
 from genosparse.models.backbone import GenomicModel
-from genosparse.scoring.prepare import Inference, prefetch, prepare
+from genosparse.scoring.prepare import Inference, fit_in_memory, prefetch, prepare
 from genosparse.scoring.scorers import score_batch, score_name
 from genosparse.sequence.vocab import N
 
@@ -122,9 +122,11 @@ def score_fasta(model: GenomicModel | Inference | str | os.PathLike, fasta: str 
     log.info("scoring %d intervals of up to %d bases from %s (%s)", len(intervals), window, genome.path,
              score_name(inference.model))
     with tqdm(total=len(intervals), unit="window", disable=not progress, desc="score") as bar:
-        for start in range(0, len(intervals), STREAM_CHUNK * batch_size):
-            part = intervals[start:start + STREAM_CHUNK * batch_size]
-            rows = _score_part(inference, part, batch_size, rc_average, bar)
+        step = STREAM_CHUNK * batch_size  # fixed: fit_in_memory may lower batch_size
+        for start in range(0, len(intervals), step):
+            part = intervals[start:start + step]
+            rows, batch_size = fit_in_memory(lambda b: _score_part(inference, part, b, rc_average, bar),
+                                             batch_size, f"the windows from {part[0]}", window, bar)
             yield from (rows[iv] for iv in part)
 
 

@@ -31,7 +31,7 @@ from genosparse.genome import Genome
 from genosparse.genome.regions import parse_region
 from genosparse.models.backbone import GenomicModel
 from genosparse.scoring.passes import PassPlan
-from genosparse.scoring.prepare import prepare
+from genosparse.scoring.prepare import fit_in_memory, prepare
 from genosparse.scoring.writers import atomic_output
 from genosparse.sequence.vocab import NUM_BASES, TOKEN_TO_BYTE
 
@@ -112,7 +112,9 @@ def ism(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Geno
             rows = {j: [plan.log_probs(plan.source(j, lambda j=j: span[j:j + window]), [centre], reverse=s,
                                        mask=(centre,))[0] for s in strands]
                     for j in range(lo, hi) if ref_tokens[j] < NUM_BASES}
-            log_probs = plan.run(inference, batch_size).log_probs
+            results, batch_size = fit_in_memory(lambda b: plan.run(inference, b), batch_size,
+                                                f"the windows centred on {name}:{start + lo + 1:,}", window)
+            log_probs = results.log_probs
             for j, strand_rows in rows.items():
                 logp = log_probs[strand_rows].mean(axis=0)  # (4,): both strands, forward bases
                 scores[:, j] = logp[alts[:, j]] - logp[ref_tokens[j]]

@@ -16,6 +16,8 @@ Every scorer (:func:`~genosparse.scoring.fasta.score_fasta`,
 (``torch.inference_mode``) and, on CUDA, bf16 autocast (the dtype the shipped models were
 trained in; logits are read in float32). The model's weights stay float32. :func:`prefetch`
 runs the genome reads of the next items in a thread while the model computes.
+:func:`fit_in_memory` is where every scorer's batches meet GPU out-of-memory: the work is redone
+with half the batch size, down to one window.
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ import os
 import threading
 from dataclasses import dataclass
 from queue import Empty, Full, Queue
-from typing import Iterable, Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import torch
 
-from genosparse.errors import ConfigError, check_ints
+from genosparse.errors import ConfigError, ResourceError, check_ints
 from genosparse.genome import Genome
 from genosparse.models.backbone import GenomicModel
 from genosparse.models.checkpoint import load_model
@@ -137,6 +139,40 @@ def prepare(model: GenomicModel | Inference | str | os.PathLike, fasta: str | os
         log.warning("windows of %d bases on the CPU are slow (the shipped chr20-mlm: about 260 bases/s on 2 cores); "
                     "use a GPU or --window 4096", window)
     return Inference(model, device, genome, window)
+
+
+def fit_in_memory(run: Callable[[int], T], batch_size: int, where: str, window: int,
+                  progress=None) -> tuple[T, int]:
+    """``(run(b), b)``: ``run`` called with ``batch_size``, again with half of it after each out-of-memory
+    error (``torch.OutOfMemoryError``), a WARNING giving the new size each time.
+
+    Callers pass a ``run`` that redoes a whole chunk of their work (results written at fixed
+    places, so a retry overwrites what the failed attempt wrote) and keep the returned ``b`` for
+    their next chunks.
+
+    Args:
+        where: what the chunk holds (e.g. its first window, ``20:1,000,001-1,131,072``), for messages.
+        window: window length in bases, for messages.
+        progress: a tqdm bar that ``run`` advances; put back where it was before each retry.
+    Raises:
+        ResourceError: out of memory with one window per batch.
+    """
+    start = progress.n if progress is not None else 0
+    while True:
+        try:
+            return run(batch_size), batch_size
+        except torch.OutOfMemoryError:
+            pass  # leave the handler first: its traceback holds the failed batch's tensors
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        if progress is not None:
+            progress.n = start
+            progress.refresh()
+        if batch_size == 1:
+            raise ResourceError(f"out of GPU memory scoring one window of {window:,} bases at a time ({where}); "
+                                "use a shorter --window or --device cpu")
+        batch_size //= 2
+        log.warning("out of GPU memory at %s: retrying with --batch-size %d", where, batch_size)
 
 
 def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from itertools import islice
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -29,7 +30,7 @@ from genosparse.genome.bed import read_bed
 from genosparse.genome.regions import Interval, parse_region, region_list
 from genosparse.models.backbone import GenomicModel
 from genosparse.scoring.fasta import STREAM_CHUNK, interval_batches
-from genosparse.scoring.prepare import Inference, prepare
+from genosparse.scoring.prepare import Inference, fit_in_memory, prepare
 from genosparse.scoring.scorers import position_log_likelihood
 from genosparse.sequence.vocab import N
 
@@ -62,18 +63,38 @@ class TrackWindow:
     keep: Interval
 
 
-def tile_span(span: Interval, window: int, stride: int) -> list[TrackWindow]:
-    """Overlapping windows of ``span`` whose ``keep`` parts cover it exactly once, in order (see module doc)."""
+def tile_span(span: Interval, window: int, stride: int) -> Iterator[TrackWindow]:
+    """Overlapping windows of ``span`` whose ``keep`` parts cover it exactly once, in order (see module doc),
+    made as they are read (a whole contig holds millions).
+
+    Raises:
+        ConfigError: ``stride`` not in ``[1, window)`` (when called, not when iterated).
+    """
+    _check_stride(window, stride)
+    return _tiles(span, window, stride)
+
+
+def _check_stride(window: int, stride: int) -> None:
     if not 0 < stride < window:
         raise ConfigError(f"stride must be in [1, window), got stride {stride} for window {window}")
+
+
+def _tiles(span: Interval, window: int, stride: int) -> Iterator[TrackWindow]:
     if len(span) <= window:
-        return [TrackWindow(span, span)]
-    starts = list(range(span.start, span.end - window + 1, stride))
-    if starts[-1] != span.end - window:
-        starts.append(span.end - window)
-    bounds = [span.start, *((a + window + b) // 2 for a, b in zip(starts, starts[1:])), span.end]
-    return [TrackWindow(Interval(span.contig, s, s + window), Interval(span.contig, lo, hi))
-            for s, lo, hi in zip(starts, bounds, bounds[1:])]
+        yield TrackWindow(span, span)
+        return
+    last = span.end - window  # the last window ends at the span's end
+    lo = span.start
+    for s in range(span.start, last, stride):
+        hi = (s + window + min(s + stride, last)) // 2  # the middle of the overlap with the next window
+        yield TrackWindow(Interval(span.contig, s, s + window), Interval(span.contig, lo, hi))
+        lo = hi
+    yield TrackWindow(Interval(span.contig, last, span.end), Interval(span.contig, lo, span.end))
+
+
+def num_tiles(span: Interval, window: int, stride: int) -> int:
+    """How many windows :func:`tile_span` gives ``span``."""
+    return 1 if len(span) <= window else len(range(span.start, span.end - window, stride)) + 1
 
 
 def track_spans(genome: Genome, window: int, regions: Iterable[str] | None = None,
@@ -151,17 +172,21 @@ def score_track(model: GenomicModel | Inference | str | os.PathLike, fasta: str 
                         what="a track (per-base log-likelihoods; `genosparse score` gives per-window scores)")
     genome, window = inference.genome, inference.window
     stride = stride or window // 2
-    tiles = [t for span in track_spans(genome, window, regions, bed) for t in tile_span(span, window, stride)]
-    log.info("track of %d windows of %d bases (stride %d) from %s", len(tiles), window, stride, genome.path)
-    windows = [t.window for t in tiles]
+    _check_stride(window, stride)
+    spans = track_spans(genome, window, regions, bed)
+    count = sum(num_tiles(span, window, stride) for span in spans)
+    tiles = (tile for span in spans for tile in tile_span(span, window, stride))
+    log.info("track of %d windows of %d bases (stride %d) from %s", count, window, stride, genome.path)
     if devices is None:
-        values = _window_values(inference, windows, batch_size, rc_average, progress)
+        kept = _kept_values(inference, tiles, count, batch_size, rc_average, progress)
     else:
         from genosparse.scoring.distributed import predict_windows
-        values = predict_windows(inference.model, genome, windows, batch_size=batch_size, rc_average=rc_average,
-                                 devices=devices, accelerator="gpu" if inference.device.type == "cuda" else "cpu",
-                                 progress=progress)
-    yield from _binned(_stitched(tiles, values), bin_size)
+        tiles = list(tiles)
+        values = predict_windows(inference.model, genome, [t.window for t in tiles], batch_size=batch_size,
+                                 rc_average=rc_average, devices=devices,
+                                 accelerator="gpu" if inference.device.type == "cuda" else "cpu", progress=progress)
+        kept = ((tile, _keep(tile, ll)) for tile, ll in zip(tiles, values, strict=True))
+    yield from _binned(_stitched(kept), bin_size)
 
 
 def window_log_likelihood(model: GenomicModel, tokens: np.ndarray, rc_average: bool,
@@ -176,14 +201,23 @@ def window_log_likelihood(model: GenomicModel, tokens: np.ndarray, rc_average: b
     return ll
 
 
-def _window_values(inference: Inference, windows: list[Interval], batch_size: int, rc_average: bool,
-                   progress: bool) -> Iterator[np.ndarray]:
-    """Per-base values ``(len(window),)`` float32 of each window, in order, ``STREAM_CHUNK * batch_size`` at a time."""
-    with tqdm(total=len(windows), unit="window", disable=not progress, desc="track") as bar:
-        for first in range(0, len(windows), STREAM_CHUNK * batch_size):
-            part = windows[first:first + STREAM_CHUNK * batch_size]
-            values = _part_values(inference, part, batch_size, rc_average, bar)
-            yield from (values[w] for w in part)
+def _kept_values(inference: Inference, tiles: Iterable[TrackWindow], count: int, batch_size: int, rc_average: bool,
+                 progress: bool) -> Iterator[tuple[TrackWindow, np.ndarray]]:
+    """Each of the ``count`` tiles with the per-base values ``(len(keep),)`` float32 of its ``keep`` part, in
+    order, ``STREAM_CHUNK * batch_size`` tiles at a time."""
+    tiles, step = iter(tiles), STREAM_CHUNK * batch_size  # step fixed: fit_in_memory may lower batch_size
+    with tqdm(total=count, unit="window", disable=not progress, desc="track") as bar:
+        while part := list(islice(tiles, step)):
+            windows = [tile.window for tile in part]
+            values, batch_size = fit_in_memory(lambda b: _part_values(inference, windows, b, rc_average, bar),
+                                               batch_size, f"the windows from {windows[0]}", inference.window, bar)
+            yield from ((tile, _keep(tile, values[tile.window])) for tile in part)
+
+
+def _keep(tile: TrackWindow, values: np.ndarray) -> np.ndarray:
+    """The part of a window's per-base ``values`` that the track takes (``tile.keep``)."""
+    offset = tile.keep.start - tile.window.start
+    return values[offset:offset + len(tile.keep)]
 
 
 def _part_values(inference: Inference, part: list[Interval], batch_size: int, rc_average: bool,
@@ -197,14 +231,14 @@ def _part_values(inference: Inference, part: list[Interval], batch_size: int, rc
     return values
 
 
-def _stitched(tiles: list[TrackWindow], values: Iterable[np.ndarray]) -> Iterator[tuple[TrackSegment, bool]]:
+def _stitched(kept: Iterable[tuple[TrackWindow, np.ndarray]]) -> Iterator[tuple[TrackSegment, bool]]:
     """Per-base segments of each tile's ``keep`` part, in order; the flag says a new span starts."""
     previous = None
-    for tile, ll in zip(tiles, values, strict=True):
-        offset = tile.keep.start - tile.window.start
-        new_span = previous is None or previous.keep.end != tile.keep.start or previous.keep.contig != tile.keep.contig
-        yield TrackSegment(tile.keep.contig, tile.keep.start, 1, ll[offset:offset + len(tile.keep)]), new_span
-        previous = tile
+    for tile, values in kept:
+        keep = tile.keep
+        new_span = previous is None or previous.end != keep.start or previous.contig != keep.contig
+        yield TrackSegment(keep.contig, keep.start, 1, values), new_span
+        previous = keep
 
 
 def _binned(pieces: Iterable[tuple[TrackSegment, bool]], bin_size: int) -> Iterator[TrackSegment]:

@@ -34,7 +34,7 @@ from genosparse.genome.vcf import VcfSource, open_vcf
 from genosparse.models.backbone import GenomicModel
 from genosparse.scoring.effects import FLAGS, ScoredRecord, VariantScore, plan_variant, variant_scores
 from genosparse.scoring.passes import PassPlan
-from genosparse.scoring.prepare import Inference, prefetch, prepare
+from genosparse.scoring.prepare import Inference, fit_in_memory, prefetch, prepare
 from genosparse.scoring.variant_writers import FORMATS, info_definitions, vcf_output, write_tsv, write_vcf
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,9 @@ def score_records(model: GenomicModel | Inference | str | os.PathLike, source: V
                      embedding=embedding, batch_size=batch_size)
     with tqdm(total=source.scan.num_records - skipped, unit="record", disable=not progress, desc="vep") as bar:
         for chunk in prefetch(chunks):
-            scored = chunk.scored(inference, batch_size, window)
+            record = chunk.records[0][0]
+            scored, batch_size = fit_in_memory(lambda b: chunk.scored(inference, b, window), batch_size,
+                                               f"the variants from {record.chrom}:{record.pos:,}", window)
             bar.update(len(scored))
             yield from scored
 

@@ -13,7 +13,7 @@ from genosparse.cli.main import main
 from genosparse.models import GenomicModel, ModelConfig, save_model
 from genosparse.scoring.scorers import mlm_log_likelihood
 from genosparse.scoring.track_writers import write_track
-from genosparse.scoring.tracks import score_track, tile_span, track_spans
+from genosparse.scoring.tracks import num_tiles, score_track, tile_span, track_spans
 from genosparse.sequence.vocab import encode, reverse_complement
 
 WINDOW, STRIDE = 64, 24
@@ -78,7 +78,8 @@ def dense(segments, lengths):
 
 def test_tiling_covers_every_base_once():
     for length in (1, 63, 64, 65, 100, 301, 1000):
-        tiles = tile_span(Interval("c", 5, 5 + length), WINDOW, STRIDE)
+        tiles = list(tile_span(Interval("c", 5, 5 + length), WINDOW, STRIDE))
+        assert len(tiles) == num_tiles(Interval("c", 5, 5 + length), WINDOW, STRIDE)
         keep = np.concatenate([np.arange(t.keep.start, t.keep.end) for t in tiles])
         assert keep.tolist() == list(range(5, 5 + length))
         for t in tiles:
