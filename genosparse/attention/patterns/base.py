@@ -78,10 +78,13 @@ NUM_GLOBAL_BLOCKS = Option("num_global_blocks", 2, "global blocks: full rows and
 """Options several patterns share (one object, so one default and one check)."""
 
 
-def global_blocks(num_global_blocks: int, n: int) -> list[int]:
-    """The global block ids of ``n`` blocks: the first ``ceil(g/2)`` and the last ``floor(g/2)`` (BigBird ITC)."""
+def global_rows_and_columns(num_global_blocks: int, n: int) -> torch.Tensor:
+    """``(n, n)`` bool block mask of the global blocks' full rows and columns among ``n`` blocks: the
+    first ``ceil(g/2)`` and the last ``floor(g/2)`` blocks (BigBird ITC), written from the definition."""
     g = min(num_global_blocks, n)
-    return sorted(set(range((g + 1) // 2)) | set(range(n - g // 2, n)))
+    ids = torch.arange(n)
+    glob = (ids < (g + 1) // 2) | (ids >= n - g // 2)
+    return glob[:, None] | glob[None, :]
 
 
 def tokens_of_blocks(blocks: torch.Tensor, block_size: int, seq_len: int) -> torch.Tensor:

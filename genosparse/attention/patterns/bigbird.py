@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 
 from genosparse.attention.layouts import bigbird_layout, num_blocks
-from genosparse.attention.patterns.base import (NUM_GLOBAL_BLOCKS, NUM_WINDOW_BLOCKS, Option, Pattern, global_blocks,
-                                                integer, tokens_of_blocks)
+from genosparse.attention.patterns.base import (NUM_GLOBAL_BLOCKS, NUM_WINDOW_BLOCKS, Option, Pattern,
+                                                global_rows_and_columns, integer, tokens_of_blocks)
 
 NUM_RANDOM_BLOCKS = Option("num_random_blocks", 3, "random key blocks per query block, drawn per head from a "
                            "generator seeded by seed + layer", integer("num_random_blocks", 0))
@@ -23,10 +23,8 @@ def dense(cfg, seq_len: int, num_heads: int, layer: int) -> torch.Tensor:
     """Window and global blocks (the random blocks are drawn by the layout: ``random_blocks``)."""
     n = num_blocks(seq_len, cfg.block_size)
     half = cfg.num_window_blocks // 2
-    i, j = torch.arange(n)[:, None], torch.arange(n)[None, :]
-    glob = torch.zeros(n, dtype=torch.bool)
-    glob[global_blocks(cfg.num_global_blocks, n)] = True
-    blocks = ((i - j).abs() <= half) | glob[:, None] | glob[None, :]
+    offset = torch.arange(n)[None, :] - torch.arange(n)[:, None]
+    blocks = (offset.abs() <= half) | global_rows_and_columns(cfg.num_global_blocks, n)
     return tokens_of_blocks(blocks.expand(num_heads, n, n), cfg.block_size, seq_len)
 
 

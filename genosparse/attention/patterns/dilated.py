@@ -8,8 +8,8 @@ from typing import Any
 import torch
 
 from genosparse.attention.layouts import dilated_window_layout, num_blocks
-from genosparse.attention.patterns.base import (NUM_GLOBAL_BLOCKS, NUM_WINDOW_BLOCKS, Option, Pattern, global_blocks,
-                                                tokens_of_blocks)
+from genosparse.attention.patterns.base import (NUM_GLOBAL_BLOCKS, NUM_WINDOW_BLOCKS, Option, Pattern,
+                                                global_rows_and_columns, tokens_of_blocks)
 from genosparse.errors import ConfigError
 
 
@@ -40,9 +40,8 @@ def dense(cfg, seq_len: int, num_heads: int, layer: int) -> torch.Tensor:
     n = num_blocks(seq_len, cfg.block_size)
     d = torch.tensor(head_dilations(cfg, num_heads))[:, None, None]
     offset = torch.arange(n)[None, None, :] - torch.arange(n)[None, :, None]  # key block - query block
-    glob = torch.zeros(n, dtype=torch.bool)
-    glob[global_blocks(cfg.num_global_blocks, n)] = True
-    blocks = ((offset % d == 0) & (offset.abs() <= d * (cfg.num_window_blocks // 2))) | glob[:, None] | glob[None, :]
+    window = (offset % d == 0) & (offset.abs() <= d * (cfg.num_window_blocks // 2))
+    blocks = window | global_rows_and_columns(cfg.num_global_blocks, n)
     return tokens_of_blocks(blocks, cfg.block_size, seq_len)
 
 
