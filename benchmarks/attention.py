@@ -8,8 +8,8 @@ sliding window +-256 tokens, dilated window (3 blocks, dilations 1, 2, 4, 8 over
 * genosparse ``triton``: :func:`genosparse.attention.triton_backend.triton_attention`, autotuned
   (the first call of each length bucket and head dim tunes, outside the timings).
 * FlexAttention: ``torch.compile(flex_attention)`` with an equivalent ``BlockMask`` of 128-token
-  blocks (:func:`flex_block_mask`) whose ``mask_mod`` is the same layout token for token (sliding
-  window: ``|q - kv| <= 256``; the others: the layout's rows as a small per-row list of key
+  blocks (:func:`benchutil.flex_block_mask`) whose ``mask_mod`` is the same layout token for token
+  (sliding window: ``|q - kv| <= 256``; the others: the layout's rows as a small per-row list of key
   blocks, plus full global rows).
 * dense ``scaled_dot_product_attention`` (flash backend): forward up to 131,072 tokens,
   forward+backward at 16,384.
@@ -39,7 +39,7 @@ import time
 
 import torch
 import triton
-from benchutil import BATCH, BLOCK, HEADS, flex_block_mask, fmt, make_layout, measure, timed
+from benchutil import BATCH, BLOCK, HEADS, PATTERNS, flex_block_mask, fmt, make_layout, measure, timed
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.attention.flex_attention import flex_attention
 
@@ -93,7 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[131072, 16384, 1048576])
     parser.add_argument("--dims", type=int, nargs="+", default=[64, 128])
-    parser.add_argument("--patterns", nargs="+", default=["bigbird", "window", "dilated"])
+    parser.add_argument("--patterns", nargs="+", default=["bigbird", "window", "dilated"], choices=PATTERNS)
     parser.add_argument("--budget-s", type=float, default=540.0, help="skip the remaining rows after this")
     args = parser.parse_args()
     torch._dynamo.config.recompile_limit = 64

@@ -3,10 +3,13 @@
 Imported as ``benchutil`` by the scripts of this folder (run as ``python benchmarks/NAME.py``, which
 puts the folder on ``sys.path``).
 
-* :func:`make_layout`: the layouts of the issue-3 and issue-14 tables (bf16, 64-token blocks).
+* :data:`PATTERNS` / :func:`make_layout`: the static benchmark settings of the pattern registry
+  (``Pattern.benchmarks``: the rows of the issue-14 table; 64-token blocks), built on CUDA.
 * :func:`flex_block_mask`: FlexAttention's ``BlockMask`` of a layout, built exactly as the
-  issue tables describe (``create_block_mask(..., BLOCK_SIZE=128, _compile=True)`` for the sliding
-  window; from the layout's own ``(H, nQ, nK)`` block mask for the others).
+  issue tables describe: ``create_block_mask(..., BLOCK_SIZE=128, _compile=True)`` of the
+  pattern's own ``mask_mod`` where it writes one (the sliding window: ``|q - kv| <= 256``); else
+  from the layout's own blocks, with the layout as ``mask_mod``
+  (:func:`~genosparse.attention.patterns.layout_mask_mod`).
 * :func:`measure`: forward and forward+backward medians of ``triton.testing.do_bench``, TF/s and
   peak memory.
 """
@@ -20,80 +23,35 @@ import torch
 import triton
 from torch.nn.attention.flex_attention import BlockMask, create_block_mask
 
-from genosparse.attention import bigbird_layout, dilated_window_layout, fixed_layout, sliding_window_layout
+from genosparse.attention.patterns import BENCHMARKS, benchmark_config, build_layout, layout_mask_mod
 
 HEADS, BATCH, BLOCK = 16, 1, 64
 GB = 1024 ** 3
-WIDE_ROW = 16  # rows wider than this use a dense block table in the Flex mask_mod (compiling one
-TABLE_MAX_ENTRIES = 2 ** 28  # comparison per key block of the row is slow), when the table fits
+
+PATTERNS = tuple(name for name, (pattern, _) in BENCHMARKS.items() if not pattern.dynamic)
+"""The static benchmark settings of the registry: the patterns of the issue-14 table."""
 
 
-PATTERNS = ("window", "bigbird", "dilated", "fixed", "strided", "fixed causal")
-"""The patterns of the issue-14 table."""
+def make_layout(name: str, length: int, heads: int = HEADS):
+    """The layout of benchmark setting ``name`` (one of :data:`PATTERNS`) on CUDA."""
+    return build_layout(benchmark_config(name, block_size=BLOCK)[1], length, heads, 0, "cuda")
 
 
-def make_layout(pattern: str, length: int, heads: int = HEADS):
-    """The benchmark layout of ``pattern`` (one of :data:`PATTERNS`) on CUDA."""
-    if pattern == "fixed":
-        return fixed_layout(length, heads, stride=16, block_size=BLOCK, device="cuda")
-    if pattern == "fixed causal":
-        return fixed_layout(length, heads, stride=16, causal=True, block_size=BLOCK, device="cuda")
-    if pattern == "strided":
-        return fixed_layout(length, heads, stride=32, variant="strided", block_size=BLOCK, device="cuda")
-    if pattern == "bigbird":
-        return bigbird_layout(length, heads, block_size=BLOCK, num_window_blocks=3, num_global_blocks=2,
-                              num_random_blocks=3, seed=0, device="cuda")
-    if pattern == "window":
-        return sliding_window_layout(length, heads, window=256, block_size=BLOCK, device="cuda")
-    return dilated_window_layout(length, heads, dilations=[1, 2, 4, 8] * (heads // 4), num_window_blocks=3,
-                                 block_size=BLOCK, device="cuda")
-
-
-def flex_mask_mod(pattern: str, layout):
-    """The layout as a FlexAttention ``mask_mod`` (exact at token level for L a multiple of 64)."""
-    if pattern == "window":
-        window = layout.token_window
-        return lambda b, h, q_idx, kv_idx: (q_idx - kv_idx).abs() <= window
-    degree = layout.row_degrees()  # (H, nQ)
-    n = layout.num_blocks
-    full = degree == n  # global rows
-    width = int(torch.where(full, 0, degree).max())
-    if width > WIDE_ROW and layout.num_heads * n * n <= TABLE_MAX_ENTRIES:  # wide rows: a block table lookup
-        table = layout.to_block_mask()
-
-        def table_mod(b, h, q_idx, kv_idx):
-            hit = table[h, q_idx // BLOCK, kv_idx // BLOCK]
-            return hit & (kv_idx <= q_idx) if layout.causal else hit
-
-        return table_mod
-    slot = torch.arange(width, device=layout.device)
-    pos = (layout.kv_indptr[:, :-1, None].long() + slot).clamp_max(layout.kv_indices.shape[1] - 1)
-    ell = torch.gather(layout.kv_indices, 1, pos.flatten(1)).view(layout.num_heads, n, width)
-    ell = torch.where((slot < degree[..., None]) & ~full[..., None], ell, -1)
-
-    def mask_mod(b, h, q_idx, kv_idx):
-        qb, kb = q_idx // BLOCK, kv_idx // BLOCK
-        hit = full[h, qb]
-        for j in range(width):
-            hit = hit | (ell[h, qb, j] == kb)
-        return hit & (kv_idx <= q_idx) if layout.causal else hit
-
-    return mask_mod
-
-
-def flex_block_mask(pattern: str, layout, length: int):
+def flex_block_mask(name: str | None, layout, length: int):
     """FlexAttention ``BlockMask`` (128-token blocks, B = 1) equivalent to ``layout``.
 
-    Sliding window: ``create_block_mask`` of ``|q - kv| <= 256`` (compiled; FlexAttention's own
-    construction). The other patterns: their ``mask_mod`` reads a per-row key-block list, which
-    ``create_block_mask`` evaluates by materialising the ``H x L x L`` mask (256 GiB at 131,072
-    tokens), so the ``BlockMask`` is built from the layout instead: a 128-block is full when its
-    four 64-blocks are in the layout, partial (``mask_mod`` applied) when some are.
+    ``name``: the benchmark setting that built the layout, or None for a layout built from an input
+    (learned routing, LSH). A pattern that writes its own ``mask_mod`` (the sliding window) gets
+    ``create_block_mask`` of it (compiled; FlexAttention's own construction). The others' ``mask_mod``
+    reads the layout's blocks, which ``create_block_mask`` evaluates by materialising the ``H x L x L``
+    mask (256 GiB at 131,072 tokens), so the ``BlockMask`` is built from the layout instead: a
+    128-block is full when its four 64-blocks are in the layout, partial (``mask_mod`` applied) when
+    some are.
     """
-    mask_mod = flex_mask_mod(pattern, layout)
-    if pattern == "window":
-        return create_block_mask(mask_mod, None, layout.num_heads, length, length, device=layout.device,
-                                 _compile=True)
+    pattern, cfg = benchmark_config(name) if name is not None else (None, None)
+    if pattern is not None and pattern.mask_mod is not None:
+        return create_block_mask(pattern.mask_mod(cfg, layout), None, layout.num_heads, length, length,
+                                 device=layout.device, _compile=True)
     heads, n = layout.num_heads, layout.num_blocks
     quads = layout.to_block_mask().view(heads, n // 2, 2, n // 2, 2).sum((2, 4))  # 64-blocks per 128-block
     full, partial = quads == 4, (quads > 0) & (quads < 4)
@@ -105,7 +63,7 @@ def flex_block_mask(pattern: str, layout, length: int):
         order = torch.argsort(blocks.to(torch.int8), dim=-1, descending=True, stable=True)
         return blocks.sum(-1, dtype=torch.int32)[None], order.to(torch.int32)[None]
 
-    return BlockMask.from_kv_blocks(*csr(partial), *csr(full), BLOCK_SIZE=2 * BLOCK, mask_mod=mask_mod,
+    return BlockMask.from_kv_blocks(*csr(partial), *csr(full), BLOCK_SIZE=2 * BLOCK, mask_mod=layout_mask_mod(layout),
                                     seq_lengths=(length, length))
 
 

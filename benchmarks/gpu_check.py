@@ -6,18 +6,22 @@ reference with the error of a plain PyTorch computation in the same dtype (flash
 test style: ours <= 2 x baseline + 1e-6, field by field: out, lse, dq, dk, dv). Outputs are
 NaN-poisoned before the kernels run.
 
-* ``matrix``: fp16 / bf16 / fp32 x D 32 / 64 / 128 x every layout kind (including causal fixed
-  and strided) at an odd length (L = 1,999, B = 2, H = 4, block 64), key padding on some;
-  reference: fp64 dense.
-* ``learned`` / ``lsh``: the input-dependent patterns at 16,384 tokens (fp16, bf16, padding)
-  against the same module on the ``"dense"`` backend (same routing and hashing decisions, fp32
-  softmax); baseline: the ``"torch"`` backend.
+Layouts come from the pattern registry (:mod:`genosparse.attention.patterns`): its test settings
+(``Pattern.cases``) for the whole-sequence cases, its benchmark settings (``Pattern.benchmarks``,
+the issue-14 table) for the long ones.
+
+* ``matrix``: fp16 / bf16 / fp32 x D 32 / 64 / 128 x every static test setting of the registry
+  (and ``bigbird_grouped``: two query blocks per kernel tile although their key blocks differ) at
+  an odd length (L = 1,999, B = 2, H = 4, block 64), key padding on some; reference: fp64 dense.
+* dynamic patterns (``learned``, ``lsh``): at 16,384 tokens (fp16, bf16, padding), their benchmark
+  settings, against the same module on the ``"dense"`` backend (same routing and hashing
+  decisions, fp32 softmax); baseline: the ``"torch"`` backend.
 * ``blocks``: block sizes 16, 32, 128 (bf16, D = 64).
 * ``masked``: rows that attend nothing (padded prefix, one fully padded sequence).
 * ``global16k``: BigBird at 16,384 tokens against a full fp32 dense reference (the global
   columns' dK/dV summed over 256 query blocks).
-* ``long``: 131,071 and 1,048,576 tokens (bf16, H = 4, D 64 and 128, BigBird / window /
-  dilated with global blocks / causal fixed). The dense reference cannot run there: the upstream gradient is
+* ``long``: 131,071 and 1,048,576 tokens (bf16, H = 4, D 64 and 128, every static benchmark
+  setting). The dense reference cannot run there: the upstream gradient is
   zero except on three query blocks (a global one, a middle one, the last), so the exact
   output, lse, dq, dk and dv follow from an fp32 reference on those rows only, computed
   over all keys; also dq is checked to be exactly 0 elsewhere and the whole output finite.
@@ -48,8 +52,8 @@ import zlib
 
 import torch
 
-from genosparse.attention import (AttentionConfig, LSHAttention, RoutedAttention, bigbird_layout, dense_layout,
-                                  dilated_window_layout, fixed_layout, sliding_window_layout, sparse_attention)
+from genosparse.attention import DYNAMIC_PATTERNS, sparse_attention
+from genosparse.attention.patterns import BENCHMARKS, CASES, benchmark_config, build_layout, case_config
 from genosparse.attention.reference import dense_attention
 from genosparse.kernels.warmup import Variant, precompile
 
@@ -57,23 +61,17 @@ FIELDS = ("out", "lse", "dq", "dk", "dv")
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 
-def make_layout(pattern: str, length: int, heads: int, block: int, device):
-    return {
-        "bigbird": lambda: bigbird_layout(length, heads, block_size=block, seed=1, device=device),
-        # two query blocks per kernel tile although their key blocks differ (kernels/tiles.py)
-        "bigbird_grouped": lambda: dataclasses.replace(bigbird_layout(length, heads, block_size=block, seed=1,
-                                                                      device=device), tile_group=2),
-        "window": lambda: sliding_window_layout(length, heads, window=4 * block, block_size=block, device=device),
-        "dilated": lambda: dilated_window_layout(length, heads, dilations=[1, 2, 4, 8][:heads] * (heads // 4 or 1),
-                                                 block_size=block, device=device),
-        "dilated_global": lambda: dilated_window_layout(length, heads, dilations=[2], num_global_blocks=2,
-                                                        block_size=block, device=device),
-        "dense": lambda: dense_layout(length, heads, block_size=block, device=device),
-        "fixed_causal": lambda: fixed_layout(length, heads, stride=4 if length < 10_000 else 32, causal=True,
-                                             block_size=block, device=device),
-        "strided": lambda: fixed_layout(length, heads, stride=3 if length < 10_000 else 32, variant="strided",
-                                        block_size=block, device=device),
-    }[pattern]()
+STATIC_CASES = [name for name, (pattern, _) in CASES.items() if not pattern.dynamic]
+STATIC_BENCHMARKS = [name for name, (pattern, _) in BENCHMARKS.items() if not pattern.dynamic]
+
+
+def make_layout(name: str, length: int, heads: int, block: int, device, long: bool = False):
+    """The layout of the registry's test setting ``name`` (benchmark setting with ``long``); a ``_grouped``
+    suffix runs two query blocks per kernel tile although their key blocks differ (kernels/tiles.py)."""
+    setting = name.removesuffix("_grouped")
+    _, cfg = (benchmark_config if long else case_config)(setting, block_size=block)
+    layout = build_layout(cfg, length, heads, 0, device)
+    return dataclasses.replace(layout, tile_group=2) if setting != name else layout
 
 
 def poison_empty() -> None:
@@ -177,7 +175,7 @@ def row_mask(layout, rows_blocks: torch.Tensor, length: int) -> torch.Tensor:
 def long_case(name, pattern, length, dim, heads=4, dtype=torch.bfloat16, device="cuda"):
     """Long sequence: exact check on three query blocks (gradient zero elsewhere)."""
     g = torch.Generator(device=device).manual_seed(zlib.crc32(name.encode()))
-    layout = make_layout(pattern, length, heads, 64, device)
+    layout = make_layout(pattern, length, heads, 64, device, long=True)
     q, k, v = (torch.randn(1, heads, length, dim, generator=g, device=device, dtype=dtype) for _ in range(3))
     n = layout.num_blocks
     rows_blocks = torch.tensor([0, n // 2, n - 1], device=device)
@@ -220,10 +218,9 @@ def dynamic_case(name, pattern, dtype, length=16384, batch=2, heads=4, dim=64, d
     same routing and hashing decisions) on the ``"dense"`` backend, whose softmax over the chosen
     blocks runs in fp32; baseline: the ``"torch"`` backend. Sequence 1 ends in padding."""
     g = torch.Generator(device=device).manual_seed(zlib.crc32(name.encode()))
-    cls = RoutedAttention if pattern == "learned" else LSHAttention
+    spec, cfg = benchmark_config(pattern, block_size=64)
     torch.manual_seed(0)
-    module = cls(AttentionConfig(pattern=pattern, block_size=64, num_selected_blocks=8, num_hashes=2,
-                                 num_buckets=32), num_heads=heads, head_dim=dim).to(device)
+    module = spec.core(cfg, num_heads=heads, head_dim=dim).to(device)
     with torch.no_grad():
         for p in module.parameters():
             p.add_(0.3 * torch.randn_like(p))
@@ -328,7 +325,7 @@ def main() -> int:
         print(f"parallel precompilation failed ({type(exc).__name__}: {exc}); compiling in-process", flush=True)
     poison_empty()
     results = []
-    patterns = ("bigbird", "bigbird_grouped", "window", "dilated", "dilated_global", "dense", "fixed_causal", "strided")
+    patterns = (*STATIC_CASES, "bigbird_grouped")
     kpm_of = {"bigbird": "random", "bigbird_grouped": "random", "window": "random", "dilated_global": "random"}
     for dtype_name, dtype in DTYPES.items():
         for dim in dims:
@@ -348,9 +345,10 @@ def main() -> int:
     lengths = (131071,) if args.quick else (131071, 1048576)
     for length in lengths:
         for dim in ((64,) if args.quick else (64, 128)):
-            for pattern in ("bigbird", "window", "dilated_global", "fixed_causal"):
-                results.append(guarded(f"long_{pattern}_bf16_D{dim}_L{length}", long_case, pattern, length, dim))
-    for pattern in ("learned", "lsh"):
+            for pattern in STATIC_BENCHMARKS:
+                results.append(guarded(f"long_{pattern.replace(' ', '_')}_bf16_D{dim}_L{length}", long_case, pattern,
+                                       length, dim))
+    for pattern in DYNAMIC_PATTERNS:
         for dtype_name in ("fp16", "bf16") if not args.quick else ("bf16",):
             results.append(guarded(f"{pattern}_{dtype_name}_D64_L16384", dynamic_case, pattern, DTYPES[dtype_name]))
     results.append(guarded("determinism_bigbird_131071", determinism_case))

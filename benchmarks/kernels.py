@@ -1,8 +1,9 @@
 """Benchmark (issue 14): every pattern's kernels against FlexAttention and dense cuDNN attention (GPU only).
 
 Inputs as in the issue-14 table: bf16, B = 1, H = 16, 64-token blocks, D in {64, 128}, L in {16,384,
-131,072}; patterns :data:`benchutil.PATTERNS` (sliding window +-256 tokens, BigBird 3 window + 2 global
-+ 3 random blocks, dilated 1/2/4/8 over the heads, fixed stride 16, strided stride 32, causal fixed).
+131,072}; patterns :data:`benchutil.PATTERNS`, the registry's benchmark settings (``Pattern.benchmarks``:
+sliding window +-256 tokens, BigBird 3 window + 2 global + 3 random blocks, dilated 1/2/4/8 over the
+heads, fixed stride 16, strided stride 32, causal fixed).
 
 * genosparse: :func:`~genosparse.attention.triton_backend.triton_attention` (autotuned; the first
   call of each shape tunes, outside the timings), with the tiles the kernels choose
@@ -155,7 +156,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[16384, 131072])
     parser.add_argument("--dims", type=int, nargs="+", default=[64, 128])
-    parser.add_argument("--patterns", nargs="+", default=list(PATTERNS))
+    parser.add_argument("--patterns", nargs="+", default=list(PATTERNS), choices=PATTERNS)
     parser.add_argument("--long", action="store_true", help="also BigBird at 1,048,576 tokens, D 64")
     parser.add_argument("--budget-s", type=float, default=480.0, help="skip the remaining rows after this")
     parser.add_argument("--probe", nargs=3, metavar=("PATTERN", "L", "D"))

@@ -2,9 +2,11 @@
 
 Same inputs for every method: bf16, B = 1, H = 16, D in {64, 128}, 64-token blocks.
 
+Settings: the registry's benchmark settings (``Pattern.benchmarks``, :mod:`genosparse.attention.patterns`).
+
 * ``fixed`` (stride 16 blocks, 1 summary block per group; non-causal and causal) and
   ``strided`` (stride 32 blocks): genosparse ``triton`` on the layout against FlexAttention with
-  the equivalent ``BlockMask`` (:func:`attention.flex_block_mask`; causal as a ``mask_mod``).
+  the equivalent ``BlockMask`` (:func:`benchutil.flex_block_mask`; causal as a ``mask_mod``).
 * ``learned`` (3 window + 8 selected blocks per query block): the whole
   :class:`RoutedAttention` (pooling, routing scores, top-k, CSR layout built on the GPU, the
   kernels, the compressed branch); and its attention alone on the routed layout against
@@ -32,10 +34,10 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.attention.flex_attention import flex_attention
 
-from benchutil import BLOCK, HEADS, flex_block_mask, fmt, measure
+from benchutil import BLOCK, HEADS, flex_block_mask, fmt, make_layout, measure
 
-from genosparse.attention import AttentionConfig, LSHAttention, RoutedAttention, fixed_layout
 from genosparse.attention.lsh import sorted_rounds
+from genosparse.attention.patterns import benchmark_config
 from genosparse.attention.triton_backend import triton_attention
 
 
@@ -43,7 +45,8 @@ def flops(layout, dim: int, batch: int = 1) -> float:
     return 4.0 * batch * int(layout.nnz().sum()) * BLOCK * BLOCK * dim
 
 
-def static_rows(name: str, layout, q, k, v, grad_out, flex) -> list[dict]:
+def static_rows(name: str | None, layout, q, k, v, grad_out, flex) -> list[dict]:
+    """genosparse and FlexAttention on ``layout`` (of benchmark setting ``name``, None: built from an input)."""
     scale = q.shape[-1] ** -0.5
     mask = flex_block_mask(name, layout, q.shape[2])
     methods = {"genosparse triton": lambda q, k, v: triton_attention(q, k, v, layout, scale)[0],
@@ -52,21 +55,20 @@ def static_rows(name: str, layout, q, k, v, grad_out, flex) -> list[dict]:
 
 
 def learned_rows(q, k, v, grad_out, flex) -> list[dict]:
-    cfg = AttentionConfig(pattern="learned", backend="triton", block_size=BLOCK, num_window_blocks=3,
-                          num_selected_blocks=8)
-    core = RoutedAttention(cfg, HEADS, q.shape[-1]).to(q.device, q.dtype)
+    pattern, cfg = benchmark_config("learned", backend="triton", block_size=BLOCK)
+    core = pattern.core(cfg, HEADS, q.shape[-1]).to(q.device, q.dtype)
     with torch.no_grad():
         valid = torch.ones(1, q.shape[2], dtype=torch.bool, device=q.device)
         kc, _, block_valid = core.pooled(k, v, valid)
         layout = core.routing_layout(q, kc, block_valid, valid)
     rows = [dict(measure(lambda q, k, v: core(q, k, v), q, k, v, grad_out, flops(layout, q.shape[-1])),
                  method="genosparse whole module (routing + layout + kernels + compressed)")]
-    return rows + static_rows("learned", layout, q, k, v, grad_out, flex)
+    return rows + static_rows(None, layout, q, k, v, grad_out, flex)
 
 
 def lsh_rows(q, k, v, grad_out, flex) -> list[dict]:
-    cfg = AttentionConfig(pattern="lsh", backend="triton", block_size=BLOCK, num_hashes=2, num_buckets=256)
-    core = LSHAttention(cfg, HEADS, q.shape[-1]).to(q.device)
+    pattern, cfg = benchmark_config("lsh", backend="triton", block_size=BLOCK)
+    core = pattern.core(cfg, HEADS, q.shape[-1]).to(q.device)
     length, dim = q.shape[2], q.shape[-1]
     layout = core.layout(length, q.device)
     rounds = cfg.num_hashes
@@ -78,7 +80,7 @@ def lsh_rows(q, k, v, grad_out, flex) -> list[dict]:
     sq, sk, sv = (sorted_rounds(x.detach(), order).requires_grad_()
                   for x, order in ((q, order_q), (k, order_k), (v, order_k)))
     sgrad = sorted_rounds(grad_out, order_q)
-    for row in static_rows("lsh", layout, sq, sk, sv, sgrad, flex):
+    for row in static_rows(None, layout, sq, sk, sv, sgrad, flex):
         row["method"] += " (sorted chunks only)"
         row["fwd_tflops"] *= HEADS * rounds
         row["fwdbwd_tflops"] = row.get("fwdbwd_tflops", 0) * HEADS * rounds
@@ -102,19 +104,14 @@ def main() -> None:
              f"B=1, H={HEADS}, block {BLOCK}", "",
              "| pattern | D | method | fwd ms | fwd+bwd ms | fwd TF/s | fwd+bwd TF/s | peak GB | fwd+bwd vs Flex |",
              "|---|---|---|---|---|---|---|---|---|"]
-    statics = {
-        "fixed": lambda: fixed_layout(length, HEADS, stride=16, block_size=BLOCK, device="cuda"),
-        "fixed causal": lambda: fixed_layout(length, HEADS, stride=16, causal=True, block_size=BLOCK, device="cuda"),
-        "strided": lambda: fixed_layout(length, HEADS, stride=32, variant="strided", block_size=BLOCK,
-                                        device="cuda"),
-    }
+    statics = ("fixed", "fixed causal", "strided")
     for dim in args.dims:
         g = torch.Generator(device="cuda").manual_seed(dim)
         q, k, v = (torch.randn(1, HEADS, length, dim, generator=g, device="cuda", dtype=torch.bfloat16)
                    .requires_grad_() for _ in range(3))
         grad_out = torch.randn(1, HEADS, length, dim, generator=g, device="cuda", dtype=torch.bfloat16)
-        groups = {name: (lambda make=make: static_rows("fixed", make(), q, k, v, grad_out, flex))
-                  for name, make in statics.items()}
+        groups = {name: (lambda name=name: static_rows(name, make_layout(name, length), q, k, v, grad_out, flex))
+                  for name in statics}
         groups["learned"] = lambda: learned_rows(q, k, v, grad_out, flex)
         groups["lsh"] = lambda: lsh_rows(q, k, v, grad_out, flex)
 

@@ -7,7 +7,7 @@ The same model (same weights and layouts) trains with three attention implementa
 
 * ``triton``: genosparse as shipped (``backend="triton"``);
 * ``flex``: every layer's attention replaced by ``torch.compile(flex_attention)`` on a
-  ``BlockMask`` of that layer's own layout (:func:`attention.flex_block_mask`);
+  ``BlockMask`` of that layer's own layout (:func:`benchutil.flex_block_mask`);
 * ``sdpa``: every layer's attention replaced by dense ``scaled_dot_product_attention`` (flash):
   what attending everything costs. Skipped where one step would take minutes (its cost is
   printed instead).
@@ -53,11 +53,11 @@ class FlexCore(nn.Module):
         self.layout_core, self.flex, self.masks = layout_core, flex, {}
 
     def forward(self, q, k, v, key_padding_mask=None):
-        from attention import flex_block_mask
+        from benchutil import flex_block_mask
 
         length = q.shape[2]
-        if length not in self.masks:
-            self.masks[length] = flex_block_mask("bigbird", self.layout_core.layout(length, q.device), length)
+        if length not in self.masks:  # the layer's own layout (seeded per layer), not a benchmark setting
+            self.masks[length] = flex_block_mask(None, self.layout_core.layout(length, q.device), length)
         return self.flex(q, k, v, block_mask=self.masks[length])
 
 

@@ -24,13 +24,17 @@ the kernels, including through the log-sum-exp weights of step 3; hashing passes
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from genosparse.attention.functional import check_key_padding_mask, sparse_attention
 from genosparse.attention.layouts import BlockLayout, chunked_layout
-from genosparse.attention.patterns import AttentionConfig
+
+if TYPE_CHECKING:  # the config is built from the pattern registry, which registers this module's class
+    from genosparse.attention.patterns import AttentionConfig
 
 
 class LSHAttention(nn.Module):

@@ -7,10 +7,8 @@ from torch import nn
 
 from genosparse.attention.functional import sparse_attention
 from genosparse.attention.layouts import BlockLayout
-from genosparse.attention.lsh import LSHAttention
-from genosparse.attention.patterns import AttentionConfig, build_layout
+from genosparse.attention.patterns import AttentionConfig, build_layout, get_pattern
 from genosparse.attention.rotary import RotaryEmbedding
-from genosparse.attention.routing import RoutedAttention
 
 
 class LayoutAttention(nn.Module):
@@ -41,16 +39,13 @@ class LayoutAttention(nn.Module):
                                 key_padding_mask=key_padding_mask)
 
 
-_DYNAMIC_CORES = {"learned": RoutedAttention, "lsh": LSHAttention}
-
-
 class SparseSelfAttention(nn.Module):
     """Multi-head self-attention whose pattern comes from an :class:`AttentionConfig`.
 
     Projections q, k, v (one fused linear), rotary position embedding on q and k, attention by
-    the pattern's core, output projection. Static patterns use :class:`LayoutAttention`;
-    ``"learned"`` uses :class:`~genosparse.attention.routing.RoutedAttention` and ``"lsh"``
-    :class:`~genosparse.attention.lsh.LSHAttention`, which build their layout from each input.
+    the pattern's core, output projection. Static patterns use :class:`LayoutAttention`; dynamic
+    ones their registered ``core`` (``"learned"``: :class:`~genosparse.attention.routing.RoutedAttention`,
+    ``"lsh"``: :class:`~genosparse.attention.lsh.LSHAttention`), which builds its layout from each input.
 
     Args:
         d_model: model width (channels); must be divisible by ``num_heads``.
@@ -74,7 +69,8 @@ class SparseSelfAttention(nn.Module):
         self.out = nn.Linear(d_model, d_model)
         self.rotary = RotaryEmbedding(self.head_dim)
         self.dropout = nn.Dropout(dropout)
-        self.core = _DYNAMIC_CORES.get(config.pattern, LayoutAttention)(config, num_heads, self.head_dim, layer_index)
+        core = get_pattern(config.pattern).core or LayoutAttention
+        self.core = core(config, num_heads, self.head_dim, layer_index)
 
     def _project(self, x: torch.Tensor, positions: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         """q, k, v ``(B, H, L, D)`` of ``x`` ``(B, L, C)``, q and k rotated (by ``positions`` if given)."""

@@ -29,3 +29,21 @@ def dense_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: B
     scores = scores.masked_fill(~mask, torch.finfo(acc).min)
     out, lse = softmax_attention(scores, mask.any(dim=-1, keepdim=True), v.to(acc))
     return out.to(q.dtype), lse
+
+
+def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
+                     scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax attention with a token mask, written plainly (the dense definitions of the dynamic patterns).
+
+    Args:
+        q: ``(B, H, Lq, D)``; k, v: ``(B, H, Lk, D)``; mask: ``(B, H, Lq, Lk)`` bool, True where attended.
+    Returns:
+        ``out`` ``(B, H, Lq, D)`` and ``lse`` ``(B, H, Lq)`` in the inputs' dtype; rows attending
+        nothing give 0 and lse ``-inf``.
+    """
+    scores = (q @ k.transpose(-1, -2)) * scale
+    scores = scores.masked_fill(~mask, float("-inf"))
+    lse = torch.logsumexp(scores, -1)
+    attended = mask.any(-1)
+    probs = torch.exp(scores - torch.where(attended, lse, 0.0)[..., None])
+    return probs @ v, lse

@@ -27,6 +27,7 @@ which queries) decides the selection. ``q``, ``k`` and ``v`` get gradients from 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +35,9 @@ from torch import nn
 
 from genosparse.attention.functional import check_key_padding_mask, sparse_attention
 from genosparse.attention.layouts import BlockLayout, num_blocks, selected_blocks_layout
-from genosparse.attention.patterns import AttentionConfig
+
+if TYPE_CHECKING:  # the config is built from the pattern registry, which registers this module's class
+    from genosparse.attention.patterns import AttentionConfig
 
 ROUTING_ROWS_PER_CHUNK = 1024
 """Query blocks scored at a time, bounding the ``(B, H, rows, nK)`` routing scores."""

@@ -68,3 +68,28 @@ def test_per_layer_attention_overrides_from_the_command_line(tmp_path, shared_da
     task, _, _ = build(cfg)
     assert [type(b.attn.core).__name__ for b in task.model.backbone.blocks] == [
         "LayoutAttention", "RoutedAttention", "LayoutAttention", "RoutedAttention"]
+
+
+def test_attention_options_are_the_registered_patterns():
+    """Every registered pattern has its option `attention=<name>` setting each of its options at the default;
+    every option's patterns (top level and per layer) are registered and it sets only the common settings
+    and the options of those patterns."""
+    import yaml
+
+    from genosparse.attention.patterns import OPTIONS, PATTERNS
+
+    common = {"pattern", "backend", "block_size", "seed", "layers"}
+    options = {name: yaml.safe_load(resources.files("genosparse.conf").joinpath("attention", f"{name}.yaml")
+                                    .read_text()) for name in _options("attention")}
+    for name, pattern in PATTERNS.items():
+        assert name in options, f"pattern {name!r} has no conf/attention/{name}.yaml"
+        assert options[name]["pattern"] == name
+        assert {o.name: options[name].get(o.name) for o in pattern.options} == {o.name: o.default
+                                                                                for o in pattern.options}
+    for name, values in options.items():
+        used = [values["pattern"], *(layer.get("pattern", values["pattern"]) for layer in values["layers"])]
+        assert set(used) <= set(PATTERNS), f"attention={name} uses an unregistered pattern"
+        allowed = common | {o.name for p in used for o in PATTERNS[p].options}
+        for settings in (values, *values["layers"]):
+            assert set(settings) <= allowed, f"attention={name} sets options its patterns do not use"
+    assert set(OPTIONS) | common >= {key for values in options.values() for key in values}

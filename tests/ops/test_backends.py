@@ -1,24 +1,20 @@
-"""Every attention backend against the dense masked reference, forward and gradients."""
+"""Every attention backend against the dense masked reference, forward and gradients, on every static
+test setting of the pattern registry (``Pattern.cases``)."""
 
 import math
 
 import pytest
 import torch
 
-from genosparse.attention import (bigbird_layout, dense_layout, dilated_window_layout, fixed_layout,
-                                  sliding_window_layout, sparse_attention)
+from genosparse.attention import bigbird_layout, dense_layout, sliding_window_layout, sparse_attention
+from genosparse.attention.patterns import CASES, build_layout, case_config
 from genosparse.errors import LayoutError
 
-LAYOUTS = {
-    "bigbird": lambda L, H: bigbird_layout(L, H, block_size=16, seed=3),
-    "bigbird_no_global": lambda L, H: bigbird_layout(L, H, block_size=16, num_global_blocks=0, seed=4),
-    "window": lambda L, H: sliding_window_layout(L, H, window=21, block_size=16),
-    "dilated": lambda L, H: dilated_window_layout(L, H, dilations=[1, 2, 3][:H], block_size=16),
-    "dilated_global": lambda L, H: dilated_window_layout(L, H, dilations=[2], num_global_blocks=2, block_size=16),
-    "dense": lambda L, H: dense_layout(L, H, block_size=16),
-    "fixed_causal": lambda L, H: fixed_layout(L, H, stride=3, num_summary_blocks=1, causal=True, block_size=16),
-    "strided": lambda L, H: fixed_layout(L, H, stride=2, variant="strided", block_size=16),
-}
+STATIC_CASES = [name for name, (pattern, _) in CASES.items() if not pattern.dynamic]
+
+
+def _layout(case, length, heads):
+    return build_layout(case_config(case, block_size=16)[1], length, heads)
 
 
 def _inputs(batch, heads, length, dim, dtype, seed=0):
@@ -38,11 +34,11 @@ def _run(backend, q, k, v, layout, **kw):
     return out, grads
 
 
-@pytest.mark.parametrize("pattern", LAYOUTS)
+@pytest.mark.parametrize("pattern", STATIC_CASES)
 @pytest.mark.parametrize("length", [128, 200, 37])
 def test_torch_matches_dense_fp64(pattern, length):
     """In fp64 the block-gather backend equals the reference to rounding, output and gradients."""
-    layout = LAYOUTS[pattern](length, 3)
+    layout = _layout(pattern, length, 3)
     q, k, v = _inputs(2, 3, length, 8, torch.float64)
     padding = torch.rand(2, length, generator=torch.Generator().manual_seed(1)) < 0.2
     ref, ref_grads = _run("dense", q, k, v, layout, key_padding_mask=padding)
@@ -58,7 +54,7 @@ def test_torch_error_within_low_precision_baseline(pattern, dtype):
     """Low-precision error vs an fp64 reference is no worse than a plain PyTorch computation's
     in the same dtype (flash-attention test style), not a fixed tolerance."""
     length, heads = 160, 2
-    layout = LAYOUTS[pattern](length, heads)
+    layout = _layout(pattern, length, heads)
     q64, k64, v64 = _inputs(2, heads, length, 16, torch.float64, seed=5)
     ref, ref_grads = _run("dense", q64, k64, v64, layout)
     low = [t.detach().to(dtype).requires_grad_() for t in (q64, k64, v64)]

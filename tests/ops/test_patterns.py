@@ -1,43 +1,35 @@
-"""Fixed/strided, learned-routing and LSH attention against their definitions (CPU, fp64)."""
+"""Fixed/strided, learned-routing and LSH attention against their definitions (CPU, fp64).
+
+The definitions are the registered patterns' own (``Pattern.dense``, ``Pattern.reference``:
+:mod:`genosparse.attention.patterns`); every registered case is checked in
+``tests/attention/test_registry.py``, these vary the settings further."""
 
 import math
 
 import pytest
 import torch
-from pattern_reference import lsh_reference, routed_reference
 
-from genosparse.attention import (AttentionConfig, LSHAttention, RoutedAttention, build_layout, fixed_layout,
-                                  selected_blocks_layout)
+from genosparse.attention import (PATTERNS, AttentionConfig, LSHAttention, RoutedAttention, build_layout,
+                                  fixed_layout, selected_blocks_layout)
 from genosparse.errors import ConfigError, LayoutError
 
-
-def _fixed_definition(n, stride, summary, variant, causal):
-    """Block mask of Child et al.'s patterns, written out pair by pair."""
-    mask = torch.zeros(n, n, dtype=torch.bool)
-    for i in range(n):
-        for j in range(n):
-            if variant == "fixed":
-                keep = j // stride == i // stride or j % stride >= stride - summary
-            else:
-                keep = abs(i - j) < stride or (i - j) % stride == 0
-            mask[i, j] = keep and (j <= i or not causal)
-    return mask
+routed_reference = PATTERNS["learned"].reference
+lsh_reference = PATTERNS["lsh"].reference
 
 
 @pytest.mark.parametrize("variant", ["fixed", "strided"])
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("seq_len,stride,summary", [(16 * 13, 4, 1), (16 * 20 - 5, 3, 2), (40, 8, 8)])
 def test_fixed_layout_is_the_paper_pattern(variant, causal, seq_len, stride, summary):
-    layout = fixed_layout(seq_len, 2, stride=stride, num_summary_blocks=summary, variant=variant, causal=causal,
+    cfg = AttentionConfig(pattern="fixed", stride=stride, num_summary_blocks=summary, variant=variant, causal=causal,
                           block_size=16)
+    layout = build_layout(cfg, seq_len, 2)
     layout.validate()
+    expected = PATTERNS["fixed"].dense(cfg, seq_len, 2, 0)
+    assert torch.equal(layout.to_token_mask(), expected)
     n = math.ceil(seq_len / 16)
-    expected = _fixed_definition(n, stride, summary, variant, causal)
-    assert torch.equal(layout.to_block_mask(), expected.expand(2, -1, -1))
-    tokens = layout.to_token_mask()[0]
-    pos = torch.arange(seq_len)
-    block_level = expected.repeat_interleave(16, 0).repeat_interleave(16, 1)[:seq_len, :seq_len]
-    assert torch.equal(tokens, block_level & ((pos[None, :] <= pos[:, None]) if causal else True))
+    if causal:  # no block above the diagonal is stored
+        assert not (layout.to_block_mask() & torch.ones(n, n, dtype=torch.bool).triu(1)).any()
 
 
 def test_fixed_layout_rejects_bad_parameters():

@@ -26,7 +26,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-# name -> case. layout: bigbird | window | dilated | dilated_global | dense; split: "default"
+# name -> case. layout: a test setting of the pattern registry (genosparse.attention.patterns.CASES),
+# with `settings` on top and `rows` (query blocks kept by BlockLayout.select_rows) if given; split: "default"
 # (the library's chunking) or a forced chunk of 3 blocks so that most rows and columns are split
 # and the combine kernels run; kpm: none | random | masked_rows (a padded prefix that leaves
 # whole rows attending nothing, plus one fully padded sequence); group: blocks per kernel tile
@@ -45,7 +46,7 @@ CASES = {
     "window_fp16_ungrouped": dict(layout="window", dtype="float16", L=150, B=2, H=2, D=32, block=16, kpm="random",
                                   group=1),
     "window_block64_grouped_fp32": dict(layout="window", dtype="float32", L=190, B=2, H=2, D=16, block=64,
-                                        window=70, group=2),
+                                        settings=dict(window=70), group=2),
     "bigbird_grouped_fp32_split": dict(layout="bigbird", dtype="float32", L=200, B=2, H=2, D=16, block=16,
                                        kpm="random", split=3, group=2),
     "bigbird_grouped4_fp16": dict(layout="bigbird", dtype="float16", L=200, B=2, H=2, D=16, block=16, group=4),
@@ -62,7 +63,8 @@ CASES = {
     "dilated_global_fp16": dict(layout="dilated_global", dtype="float16", L=190, B=2, H=2, D=16, block=16),
     "dense_fp16": dict(layout="dense", dtype="float16", L=100, B=2, H=2, D=32, block=32),
     "dense_fp32_split": dict(layout="dense", dtype="float32", L=70, B=2, H=2, D=16, block=16, split=3),
-    "window_block64_fp16": dict(layout="window", dtype="float16", L=190, B=2, H=2, D=16, block=64, window=70),
+    "window_block64_fp16": dict(layout="window", dtype="float16", L=190, B=2, H=2, D=16, block=64,
+                                settings=dict(window=70)),
     "dense_block128_fp32": dict(layout="dense", dtype="float32", L=130, B=1, H=2, D=16, block=128),
     "padded_head_dim_fp32": dict(layout="bigbird", dtype="float32", L=100, B=2, H=2, D=24, block=16, split=3),
     "masked_rows_fp32": dict(layout="window", dtype="float32", L=120, B=2, H=2, D=16, block=16, kpm="masked_rows"),
@@ -75,11 +77,11 @@ CASES = {
     "strided_fp32": dict(layout="strided", dtype="float32", L=190, B=2, H=2, D=16, block=32, kpm="random"),
     # a few query blocks only (BlockLayout.select_rows, as models.partial runs the last layers): every
     # other row attends nothing and must come back 0 (outputs are NaN-poisoned)
-    "selected_rows_fp32": dict(layout="bigbird_rows", dtype="float32", L=200, B=2, H=2, D=16, block=16),
-    "selected_rows_fp16": dict(layout="bigbird_rows", dtype="float16", L=200, B=2, H=2, D=16, block=16),
+    "selected_rows_fp32": dict(layout="bigbird", rows=[0, 5, 6], dtype="float32", L=200, B=2, H=2, D=16, block=16),
+    "selected_rows_fp16": dict(layout="bigbird", rows=[0, 5, 6], dtype="float16", L=200, B=2, H=2, D=16, block=16),
 }
-# Input-dependent patterns run whole (their layout builders and the kernels) against the dense
-# definitions of tests/ops/pattern_reference.py: name -> (pattern, dtype, padded).
+# Input-dependent patterns run whole (their layout builders and the kernels) against their registered
+# dense definitions (Pattern.reference): name -> (pattern, dtype, padded).
 DYNAMIC_CASES = {
     "learned_fp32_padded": ("learned", "float32", True),
     "learned_fp16": ("learned", "float16", False),
@@ -124,6 +126,15 @@ def test_kernels_match_reference(results, name):
         assert res["split_rows"] > 0 and res["split_cols"] > 0, "forced split did not split any row and column"
     if "group" in CASES[name]:
         assert res["group"] == [CASES[name]["group"]] * 2
+
+
+def test_cases_cover_every_registered_pattern():
+    """Every case is a registered test setting, and every pattern of the registry runs in the interpreter."""
+    from genosparse.attention import patterns
+
+    assert {c["layout"] for c in CASES.values()} <= set(patterns.CASES)
+    covered = {patterns.CASES[c["layout"]][0].name for c in CASES.values()}
+    assert covered | {pattern for pattern, _, _ in DYNAMIC_CASES.values()} == set(patterns.PATTERNS)
 
 
 def test_dense_layouts_are_grouped_by_default(results):
@@ -206,20 +217,12 @@ def _layout(case: dict):
 
     import torch
 
-    from genosparse.attention import (bigbird_layout, dense_layout, dilated_window_layout, fixed_layout,
-                                      sliding_window_layout)
+    from genosparse.attention.patterns import build_layout, case_config
 
-    L, H, bs = case["L"], case["H"], case["block"]
-    layout = {
-        "bigbird": lambda: bigbird_layout(L, H, block_size=bs, seed=3),
-        "window": lambda: sliding_window_layout(L, H, window=case.get("window", 21), block_size=bs),
-        "dilated": lambda: dilated_window_layout(L, H, dilations=[1, 2, 3][:H], block_size=bs),
-        "dilated_global": lambda: dilated_window_layout(L, H, dilations=[2], num_global_blocks=2, block_size=bs),
-        "dense": lambda: dense_layout(L, H, block_size=bs),
-        "fixed_causal": lambda: fixed_layout(L, H, stride=3, num_summary_blocks=1, causal=True, block_size=bs),
-        "strided": lambda: fixed_layout(L, H, stride=2, variant="strided", block_size=bs),
-        "bigbird_rows": lambda: bigbird_layout(L, H, block_size=bs, seed=3).select_rows(torch.tensor([0, 5, 6])),
-    }[case["layout"]]()
+    _, cfg = case_config(case["layout"], block_size=case["block"], **case.get("settings", {}))
+    layout = build_layout(cfg, case["L"], case["H"])
+    if "rows" in case:
+        layout = layout.select_rows(torch.tensor(case["rows"]))
     return dataclasses.replace(layout, tile_group=case["group"]) if "group" in case else layout
 
 
@@ -334,17 +337,15 @@ def _check_case(name: str) -> dict:
 
 def _check_dynamic(name: str) -> dict:
     import torch
-    from pattern_reference import lsh_reference, routed_reference
 
-    from genosparse.attention import AttentionConfig, LSHAttention, RoutedAttention
+    from genosparse.attention.patterns import case_config
 
-    pattern, dtype_name, padded = DYNAMIC_CASES[name]
+    pattern_name, dtype_name, padded = DYNAMIC_CASES[name]
     dtype = getattr(torch, dtype_name)
     B, H, L, D = 2, 2, 150, 16
     torch.manual_seed(sum(map(ord, name)))
-    cfg = AttentionConfig(pattern=pattern, backend="triton", block_size=16, num_selected_blocks=2, num_hashes=2,
-                          num_buckets=6)
-    core = (RoutedAttention if pattern == "learned" else LSHAttention)(cfg, num_heads=H, head_dim=D).to(dtype)
+    pattern, cfg = case_config(pattern_name, backend="triton", block_size=16)
+    core = pattern.core(cfg, num_heads=H, head_dim=D).to(dtype)
     params = [p for p in core.parameters()]
     with torch.no_grad():
         for p in params:
@@ -360,7 +361,7 @@ def _check_dynamic(name: str) -> dict:
     ours = torch.autograd.grad(out, [*inputs, *params], grad)
     core64 = core.double()
     ref_in = [t.detach().double().requires_grad_() for t in inputs]
-    ref = (routed_reference if pattern == "learned" else lsh_reference)(core64, *ref_in, kpm)
+    ref = pattern.reference(core64, *ref_in, kpm)
     theirs = torch.autograd.grad(ref, [*ref_in, *core64.parameters()], grad.double())
     names = ["out", "dq", "dk", "dv", *(f"d{n}" for n, _ in core.named_parameters())]
     errors = [(out.double() - ref)[rows].abs().max().item()]

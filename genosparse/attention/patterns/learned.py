@@ -1,5 +1,6 @@
-"""Dense references of the input-dependent patterns (learned routing, LSH), written from their
-definitions with loops and full score matrices, independent of the layouts and kernels."""
+"""Learned top-k block routing (MoBA, Lu et al. 2025; NSA's compressed branch, Yuan et al. 2025): a
+block window plus the key blocks each query block selects, built from each input
+(:class:`~genosparse.attention.routing.RoutedAttention`)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,21 @@ import math
 
 import torch
 
+from genosparse.attention.patterns.base import NUM_WINDOW_BLOCKS, Option, Pattern, integer
+from genosparse.attention.reference import masked_attention
+from genosparse.attention.routing import RoutedAttention
 
-def masked_attention(q, k, v, mask, scale):
-    """Softmax attention with a token mask ``(B, H, L, L)``; rows attending nothing give 0 and lse -inf."""
-    scores = (q @ k.transpose(-1, -2)) * scale
-    scores = scores.masked_fill(~mask, float("-inf"))
-    lse = torch.logsumexp(scores, -1)
-    attended = mask.any(-1)
-    probs = torch.exp(scores - torch.where(attended, lse, 0.0)[..., None])
-    return probs @ v, lse
+NUM_SELECTED_BLOCKS = Option("num_selected_blocks", 4, "key blocks each query block selects by its routing score",
+                             integer("num_selected_blocks", 0))
 
 
-def routed_reference(core, q, k, v, key_padding_mask=None):
+def reference(core: RoutedAttention, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+              key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
     """:class:`RoutedAttention` by its definition: pooled routing keys, top-k plus window per query
-    block as a dense token mask, exact softmax over it, plus the gated compressed branch."""
+    block as a dense token mask, exact softmax over it, plus the gated compressed branch.
+
+    Loops and full ``(B, H, L, L)`` score matrices (tests only). Shapes as ``core.forward``.
+    """
     cfg = core.config
     batch, heads, length, dim = q.shape
     bs, n = cfg.block_size, math.ceil(length / cfg.block_size)
@@ -53,22 +55,12 @@ def routed_reference(core, q, k, v, key_padding_mask=None):
     return sparse + torch.sigmoid(core.gate.to(q.dtype))[None, :, None, None] * compressed
 
 
-def lsh_reference(core, q, k, v, key_padding_mask=None):
-    """:class:`LSHAttention` by its definition: per round, query ``i`` attends key ``j`` when j's
-    sorted chunk is i's or the one before; rounds merged by their log-sum-exps."""
-    batch, heads, length, dim = q.shape
-    bs = core.config.block_size
-    valid = torch.ones(batch, length, dtype=torch.bool) if key_padding_mask is None else ~key_padding_mask
-    chunk_q = core.sort_order(q, valid).argsort(-1) // bs  # (B, H, R, L): chunk of each position
-    chunk_k = core.sort_order(k, valid).argsort(-1) // bs
-    outs, lses = [], []
-    for r in range(chunk_q.shape[2]):
-        cq, ck = chunk_q[:, :, r, :, None], chunk_k[:, :, r, None, :]
-        mask = ((ck == cq) | (ck == cq - 1)) & valid[:, None, None, :]
-        out, lse = masked_attention(q, k, v, mask, 1 / math.sqrt(dim))
-        outs.append(out)
-        lses.append(lse)
-    lse = torch.stack(lses)
-    total = torch.logsumexp(lse, 0)
-    weights = torch.where(torch.isinf(total), 0.0, torch.exp(lse - total))
-    return sum(w[..., None] * o for w, o in zip(weights, outs))
+PATTERN = Pattern(
+    name="learned",
+    summary="learned top-k block routing (MoBA / NSA): block window + the key blocks each query block selects",
+    options=(NUM_WINDOW_BLOCKS, NUM_SELECTED_BLOCKS),
+    core=RoutedAttention,
+    reference=reference,
+    cases={"learned": dict(num_selected_blocks=2)},
+    benchmarks={"learned": dict(num_window_blocks=3, num_selected_blocks=8)},
+)
