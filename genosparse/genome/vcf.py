@@ -41,6 +41,7 @@ from genosparse.errors import FastaError, SequenceError, VariantError, input_fil
 from genosparse.genome.alleles import Variant, make_variants, ref_matches
 from genosparse.genome.contigs import contig_aliases
 from genosparse.genome.fasta import Genome
+from genosparse.io import STDIO, is_stream, spool_input
 
 log = logging.getLogger(__name__)
 
@@ -132,27 +133,48 @@ def check_ref_mismatches(source: VcfSource, mode: str) -> None:
         "and the FASTA are the same build, or flag or skip those records (--ref-mismatch flag|skip)")
 
 
+CONTIG_LENGTH_MODES = ("error", "warn")
+"""What a ``##contig`` length that differs from the FASTA's does: stop before scoring, or log a warning."""
+
+
 @contextlib.contextmanager
-def open_vcf(path: str | os.PathLike, genome: Genome, *, strict_contigs: bool = False) -> Iterator[VcfSource]:
+def open_vcf(path: str | os.PathLike, genome: Genome, *, strict_contigs: bool = False,
+             contig_lengths: str = "error") -> Iterator[VcfSource]:
     """Open and scan a VCF/BCF against ``genome`` (see the module docstring).
 
-    Contigs missing from the FASTA are logged (listed with their record counts) before
-    anything else happens; their variants are flagged ``contig_missing``.
+    Before the records are read, every ``##contig`` line of the header with a ``length`` is
+    compared with the FASTA's length of that contig (through the alias rule): a difference
+    means another build (an hg38 VCF against a GRCh37 FASTA). Contigs missing from the FASTA
+    are logged (listed with their record counts) before anything else happens; their variants
+    are flagged ``contig_missing``.
 
     Args:
-        path: VCF (plain, bgzip or gzip) or BCF.
+        path: VCF (plain, bgzip or gzip) or BCF; ``-`` is standard input and a FIFO is read as
+            one too: both are copied to a temporary file first (the reader needs two passes).
         genome: the reference FASTA.
         strict_contigs: raise instead of flagging when a contig is missing from the FASTA.
+        contig_lengths: one of :data:`CONTIG_LENGTH_MODES`.
     Yields:
         A :class:`VcfSource`; temporary copies are deleted when the block exits.
     Raises:
         VariantError: missing or unreadable file, a malformed record (naming the record
-            number and the last good ``CHROM:POS``), contigs missing with ``strict_contigs``.
+            number and the last good ``CHROM:POS``), contigs missing with ``strict_contigs``,
+            ``##contig`` lengths that differ from the FASTA's (``contig_lengths="error"``).
         FastaError: an unusable FASTA, or a contig name that is ambiguous in it.
     """
-    path = input_file(path, "VCF", VariantError)
+    if contig_lengths not in CONTIG_LENGTH_MODES:
+        raise VariantError(f"unknown contig-length mode {contig_lengths!r}; choose one of "
+                           f"{', '.join(CONTIG_LENGTH_MODES)}")
     with tempfile.TemporaryDirectory(prefix="genosparse-vcf-") as tmp:
-        readable = _readable_copy(path, Path(tmp))
+        if is_stream(path):
+            name = Path("standard input" if str(path) == STDIO else path)
+            log.info("copying the VCF from %s to a temporary file (it is read twice)", name)
+            readable = _readable_copy(spool_input(path, tmp), Path(tmp))
+            path = name
+        else:
+            path = input_file(path, "VCF", VariantError)
+            readable = _readable_copy(path, Path(tmp))
+        _check_contig_lengths(path, readable, genome, contig_lengths)
         scan, header, header_grew = _scan(path, readable, genome)
         if header_grew:
             log.info("%s uses contigs or tags its header does not define; reading it with those definitions added",
@@ -160,6 +182,26 @@ def open_vcf(path: str | os.PathLike, genome: Genome, *, strict_contigs: bool = 
             readable = _with_header(readable, header, Path(tmp) / "complete.vcf")
         _report_contigs(path, genome, scan, strict_contigs)
         yield VcfSource(path, genome, readable, scan, header)
+
+
+def _check_contig_lengths(path: Path, readable: Path, genome: Genome, mode: str) -> None:
+    """Compare the header's ``##contig`` lengths with the FASTA's (see :func:`open_vcf`)."""
+    try:
+        with quiet_htslib(), pysam.VariantFile(str(readable)) as vcf:
+            declared = {name: contig.length for name, contig in vcf.header.contigs.items()}
+    except (ValueError, OSError):
+        return  # not a readable VCF: the scan reports it with the record it stops at
+    for name, length in declared.items():
+        fasta_name = _resolve(genome, name)
+        if length is None or fasta_name is None or genome.length(fasta_name) == length:
+            continue
+        message = (f"contig {name} is {length:,} bases in the ##contig header of {path} but {fasta_name} is "
+                   f"{genome.length(fasta_name):,} bases in {genome.path}: the VCF and the FASTA are of different "
+                   "builds (e.g. hg38 against GRCh37)")
+        if mode == "error":
+            raise VariantError(message + ". Use the FASTA of the VCF's build, or pass --contig-length-mismatch warn "
+                                         "(contig_lengths='warn') to score anyway")
+        log.warning("%s; scoring anyway", message)
 
 
 def _readable_copy(path: Path, tmp: Path) -> Path:

@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
@@ -28,6 +26,7 @@ from genosparse.cli.common import run_command
 from genosparse.errors import VariantError
 from genosparse.genome import Genome
 from genosparse.genome.vcf import open_vcf, quiet_htslib
+from genosparse.io import atomic_folder, atomic_path
 from genosparse.scoring.track_writers import write_track
 from genosparse.scoring.tracks import TrackSegment
 
@@ -43,17 +42,9 @@ def shard_name(contig: str) -> str:
     return quote(contig, safe="") if contig not in (".", "..") else quote(contig.replace(".", "%2E"), safe="%")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def split_vcf(vcf: Path, fasta: Path, outdir: Path) -> None:
     """Write ``outdir/<contig>.vcf.gz`` per contig of ``vcf`` and ``outdir/contigs.txt``."""
-    outdir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
-    try:
+    with atomic_folder(outdir) as tmp:
         with open_vcf(vcf, Genome(fasta)) as source:
             writers: dict[str, pysam.VariantFile] = {}
             try:
@@ -72,22 +63,13 @@ def split_vcf(vcf: Path, fasta: Path, outdir: Path) -> None:
                 for writer in writers.values():
                     writer.close()
         (tmp / "contigs.txt").write_text("".join(f"{shard_name(c)}\n" for c in writers))
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700; the shard folder gets the usual permissions
-        if outdir.exists():
-            shutil.rmtree(outdir)
-        os.replace(tmp, outdir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def gather_vcf(out: Path, shards: list[Path]) -> None:
     """Concatenate ``shards`` (bgzipped VCFs with one header) into ``out`` (+ ``.tbi`` when all shards have one)."""
     if out.is_dir():
         raise VariantError(f"{out} is a directory; give the gathered VCF a file name such as {out / 'calls.vcf.gz'}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        data = tmp / out.name
+    with atomic_path(out) as data:
         with quiet_htslib(), pysam.VariantFile(str(shards[0])) as first:
             header = first.header.copy()
         with quiet_htslib(), pysam.VariantFile(str(data), "wz", header=header) as writer:
@@ -104,11 +86,8 @@ def gather_vcf(out: Path, shards: list[Path]) -> None:
             with quiet_htslib():
                 pysam.tabix_index(str(data), preset="vcf", force=True)
             os.replace(f"{data}.tbi", f"{out}.tbi")
-        os.replace(data, out)
-        if Path(f"{out}.tbi").is_file():
-            os.utime(f"{out}.tbi")  # htslib warns about an index older than its data
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    if Path(f"{out}.tbi").is_file():
+        os.utime(f"{out}.tbi")  # htslib warns about an index older than its data
 
 
 def _shard_segments(path: Path):
