@@ -160,6 +160,7 @@ def run_model_command(name: str, parser: argparse.ArgumentParser, argv: list[str
 
     def run() -> None:
         started = time.perf_counter()
+        log.debug("genosparse %s %s", name, " ".join(f"{key}={value}" for key, value in vars(args).items()))
         model, dev = load_on_device(args.checkpoint, device(args.device))
         log.info("model %s (%s): %s head, %d layers, d_model %d, context %d bases", args.checkpoint,
                  resolve_checkpoint(args.checkpoint).resolve(), model.config.head, model.config.num_layers,

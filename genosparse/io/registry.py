@@ -121,9 +121,7 @@ def writer_for(result: str, path: str | os.PathLike, fmt: str | None = None, *,
             names = " or ".join("/".join(w.extensions) for w in writers.values())
             raise ConfigError(f"cannot tell the {result} format of {path}; name it {names}, or pass a format: "
                               f"{', '.join(writers)}")
-        writer = by_extension[0][1] if by_extension else candidates[0] if candidates else None
-        if writer is None:
-            raise ConfigError(f"no format of {result} can be written to {display_name(path)}")
+        writer = by_extension[0][1] if by_extension else (candidates or list(writers.values()))[0]
     if stream and not writer.streams:
         can = [w.format for w in writers.values() if w.streams]
         raise ConfigError(f"{writer.format} cannot be written to {display_name(path)} (it needs a file it can seek "

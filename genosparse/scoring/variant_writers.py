@@ -126,11 +126,14 @@ def write_vcf(records: Iterable[ScoredRecord], header: pysam.VariantHeader, out:
         VariantError: the header already defines one of the keys.
     """
     compressed = vcf_output(out)
-    header = output_header(header, definitions, {"version": genosparse.__version__, **(provenance or {})})
+    with quiet_htslib():  # the input header's warnings, already silenced when it was read
+        header = output_header(header, definitions, {"version": genosparse.__version__, **(provenance or {})})
     keys = {key for key, _, _ in definitions}
 
     def write(target: str | Path, mode: str) -> None:
-        with pysam.VariantFile(str(target), mode, header=header) as vcf:
+        with quiet_htslib():
+            vcf = pysam.VariantFile(str(target), mode, header=header)
+        with vcf:
             for scored in records:
                 record = scored.record
                 record.translate(vcf.header)  # the writer's own copy: its tag ids are the ones written
