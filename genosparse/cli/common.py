@@ -80,7 +80,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Device, threads and verbosity, shared by every command that runs a model."""
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     parser.add_argument("-@", "--threads", type=positive_int, metavar="N",
-                        help="CPU threads of the model (torch intra-op threads; default: torch's)")
+                        help="CPU threads: torch's intra-op threads of the model, and htslib's reading and "
+                             "compressing VCFs (default: torch's; htslib 1)")
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="log DEBUG messages too")
     verbosity.add_argument("-q", "--quiet", action="store_true",

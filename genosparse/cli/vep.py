@@ -60,7 +60,7 @@ def _run(args: argparse.Namespace, model: GenomicModel, dev: torch.device, elaps
                           batch_size=args.batch_size, rc_average=args.rc_average, num_passes=args.num_passes,
                           embedding=args.embedding, ref_mismatch=args.ref_mismatch,
                           contig_lengths=args.contig_length_mismatch, command=shlex.join(["genosparse", "vep", *argv]),
-                          checkpoint=args.checkpoint, device=dev, progress=not args.quiet)
+                          checkpoint=args.checkpoint, threads=args.threads or 1, device=dev, progress=not args.quiet)
     seconds = elapsed()
     flagged = counts.get("variants", 0) - counts.get("scored", 0)
     summary(args, f"wrote {counts.get('records', 0)} records ({counts.get('variants', 0)} ALT alleles, "

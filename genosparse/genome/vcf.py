@@ -86,13 +86,15 @@ class VcfSource:
         scan: the first pass's :class:`VcfScan`.
     """
 
-    def __init__(self, path: Path, genome: Genome, readable: Path, scan: VcfScan, header: pysam.VariantHeader):
+    def __init__(self, path: Path, genome: Genome, readable: Path, scan: VcfScan, header: pysam.VariantHeader,
+                 threads: int = 1):
         self.path, self.genome, self._readable, self.scan, self.header = path, genome, readable, scan, header
+        self.threads = threads
 
     def records(self) -> Iterator[tuple[int, pysam.VariantRecord]]:
         """``(0-based record index, pysam record)`` in file order."""
         with quiet_htslib():
-            vcf = pysam.VariantFile(str(self._readable))
+            vcf = pysam.VariantFile(str(self._readable), threads=self.threads)
         with vcf:
             yield from enumerate(vcf)
 
@@ -139,7 +141,7 @@ CONTIG_LENGTH_MODES = ("error", "warn")
 
 @contextlib.contextmanager
 def open_vcf(path: str | os.PathLike, genome: Genome, *, strict_contigs: bool = False,
-             contig_lengths: str = "error") -> Iterator[VcfSource]:
+             contig_lengths: str = "error", threads: int = 1) -> Iterator[VcfSource]:
     """Open and scan a VCF/BCF against ``genome`` (see the module docstring).
 
     Before the records are read, every ``##contig`` line of the header with a ``length`` is
@@ -154,6 +156,7 @@ def open_vcf(path: str | os.PathLike, genome: Genome, *, strict_contigs: bool = 
         genome: the reference FASTA.
         strict_contigs: raise instead of flagging when a contig is missing from the FASTA.
         contig_lengths: one of :data:`CONTIG_LENGTH_MODES`.
+        threads: htslib threads decompressing a bgzip VCF or BCF (``-@``).
     Yields:
         A :class:`VcfSource`; temporary copies are deleted when the block exits.
     Raises:
@@ -175,13 +178,13 @@ def open_vcf(path: str | os.PathLike, genome: Genome, *, strict_contigs: bool = 
             path = input_file(path, "VCF", VariantError)
             readable = _readable_copy(path, Path(tmp))
         _check_contig_lengths(path, readable, genome, contig_lengths)
-        scan, header, header_grew = _scan(path, readable, genome)
+        scan, header, header_grew = _scan(path, readable, genome, threads)
         if header_grew:
             log.info("%s uses contigs or tags its header does not define; reading it with those definitions added",
                      path)
             readable = _with_header(readable, header, Path(tmp) / "complete.vcf")
         _report_contigs(path, genome, scan, strict_contigs)
-        yield VcfSource(path, genome, readable, scan, header)
+        yield VcfSource(path, genome, readable, scan, header, threads)
 
 
 def _check_contig_lengths(path: Path, readable: Path, genome: Genome, mode: str) -> None:
@@ -221,7 +224,7 @@ def _readable_copy(path: Path, tmp: Path) -> Path:
     return target
 
 
-def _scan(path: Path, readable: Path, genome: Genome) -> tuple[VcfScan, pysam.VariantHeader, bool]:
+def _scan(path: Path, readable: Path, genome: Genome, threads: int) -> tuple[VcfScan, pysam.VariantHeader, bool]:
     """First pass: contigs, counts, REF check, sort order; and the completed header."""
     contigs: dict[str, str | None] = {}
     per_contig: Counter = Counter()
@@ -229,7 +232,7 @@ def _scan(path: Path, readable: Path, genome: Genome) -> tuple[VcfScan, pysam.Va
     num_variants, is_sorted, last = 0, True, ("", -1)
     where = "the header"
     try:
-        with quiet_htslib(), pysam.VariantFile(str(readable)) as vcf:
+        with quiet_htslib(), pysam.VariantFile(str(readable), threads=threads) as vcf:
             header_text = str(vcf.header)
             for index, record in enumerate(vcf):
                 chrom, start = record.chrom, record.start

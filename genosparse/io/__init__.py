@@ -8,5 +8,5 @@ from genosparse.io.registry import (Table, Writer, formats, register_table, regi
                                     write_table, writer_for)
 
 __all__ = ["STDIO", "Table", "Writer", "atomic_folder", "atomic_output", "atomic_path", "display_name", "formats",
-           "is_stream", "register_table", "remove_leftovers", "register_writer", "rows", "spool_input", "to_dataframe", "write_table",
-           "writer_for"]
+           "is_stream", "register_table", "register_writer", "remove_leftovers", "rows", "spool_input", "to_dataframe",
+           "write_table", "writer_for"]

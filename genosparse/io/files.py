@@ -7,9 +7,8 @@ beside the target, ``<dir>/.<name>.<8 random>/<name>``, and renamed onto the tar
 block succeeds, so a failed or interrupted run leaves no half-written output, and a reader never
 sees one. Permissions are the usual ``0666``/``0777`` less the umask.
 
-Streams: ``-`` is standard output, and paths under ``/dev`` and ``/proc`` and targets that
-exist and are not regular files (``/dev/stdout``, ``/dev/null``, a FIFO, a socket) are written
-directly: never atomically, and never replaced by a file (renaming onto ``/dev/stdout`` as root
+Streams: ``-`` is standard output, and names of file descriptors (``/dev/stdout``) and targets
+that exist and are not regular files (``/dev/null``, a FIFO, a socket) are written directly: never atomically, and never replaced by a file (renaming onto ``/dev/stdout`` as root
 would replace the device). :func:`is_stream` tells them apart. A symbolic link to a regular
 file is followed: the file it points to is replaced, the link stays.
 """
@@ -19,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import re
 import shutil
 import stat
 import sys
@@ -30,11 +30,15 @@ STDIO = "-"
 """The name of standard input or output on the command line."""
 
 
+_DESCRIPTOR = re.compile(r"/dev/(stdin|stdout|stderr|fd/\d+)|/proc/(self|thread-self|\d+)/fd/\d+")
+"""Names of a file descriptor, whatever it is open on (a pipe, a terminal or a regular file)."""
+
+
 def is_stream(path: str | os.PathLike) -> bool:
-    """True for ``-``, for a path under ``/dev`` or ``/proc`` (``/dev/stdout`` is a link to whatever
-    file descriptor 1 is, a pipe or a file), and for an existing target that is not a regular file
-    (device, FIFO, socket)."""
-    if str(path) == STDIO or os.path.abspath(path).startswith(("/dev/", "/proc/")):
+    """True for ``-``, for a file descriptor's name (``/dev/stdout``, ``/dev/fd/3``, ``/proc/self/fd/1``:
+    links to whatever the descriptor is open on, a pipe or a file), and for an existing target that
+    is not a regular file (device, FIFO, socket)."""
+    if str(path) == STDIO or _DESCRIPTOR.fullmatch(os.path.abspath(path)):
         return True
     try:
         mode = os.stat(path).st_mode

@@ -1,7 +1,8 @@
-"""Writers of scored VCF records: a bgzip VCF with per-ALT INFO keys and a tabix index, or a TSV.
+"""Writers of scored VCF records, registered in :mod:`genosparse.io`: a VCF with per-ALT INFO keys
+(bgzip with a tabix index, plain, or plain to standard output), or a TSV; and their table.
 
-Both are atomic (temporary files renamed at the end) and stream: records are written as they
-come, none is held. :data:`INFO_KEYS` describes the keys; without the embedding distance
+Files are atomic (temporary files renamed at the end); all writers stream: records are written as
+they come, none is held. :data:`INFO_KEYS` describes the keys; without the embedding distance
 (``embedding=False``) ``GS_EMB`` is left out of the VCF and ``nan`` in the TSV.
 """
 
@@ -18,8 +19,8 @@ import pysam
 import genosparse
 from genosparse.errors import ConfigError, VariantError
 from genosparse.genome.vcf import quiet_htslib
-from genosparse.scoring.effects import FLAGS, ScoredRecord, VariantScore
 from genosparse.io import Table, atomic_path, is_stream, register_table, register_writer, write_table
+from genosparse.scoring.effects import FLAGS, ScoredRecord, VariantScore
 
 INFO_KEYS = ("GS_LLR", "GS_EMB", "GS_KIND", "GS_FLAG")
 
@@ -49,21 +50,18 @@ def info_definitions(window: int, flank: int, rc_average: bool, num_passes: int,
     return [d for d in definitions if embedding or d[0] != "GS_EMB"]
 
 
-HEADER_RULE = """The output header is the input's, rewritten:
-
-- ``##fileformat=VCFv4.2`` (htslib writes VCF 4.2 records; the input's fileformat line is dropped);
-- every other input line is kept once, in order: exact duplicates are dropped, and so are
-  ``##genosparse_*`` lines of an earlier run (they described that run, not this one); INFO,
-  FORMAT, FILTER and contig definitions are all kept, since records pass through unchanged
-  and may use any of them;
-- this run's provenance is added: ``##genosparse_version``, ``##genosparse_command`` (the command
-  line) and ``##genosparse_checkpoint`` (name, ``sha256:`` of its weights, first 12 hex digits),
-  then the INFO keys of ``definitions`` (and ``END`` when missing, see :func:`write_vcf`)."""
-
-
 def output_header(header: pysam.VariantHeader, definitions: list[tuple[str, str, str]],
                   provenance: dict[str, str]) -> pysam.VariantHeader:
-    """The header of the annotated VCF (rule: :data:`HEADER_RULE`).
+    """The header of the annotated VCF: the input's, rewritten by this rule.
+
+    - ``##fileformat=VCFv4.2`` (htslib writes VCF 4.2 records; the input's fileformat line is dropped);
+    - every other input line is kept once, in order: exact duplicates are dropped, and so are
+      ``##genosparse_*`` lines of an earlier run (they described that run, not this one); INFO,
+      FORMAT, FILTER and contig definitions are all kept, since records pass through unchanged
+      and may use any of them;
+    - this run's provenance is added: ``##genosparse_version``, ``##genosparse_command`` (the
+      command line) and ``##genosparse_checkpoint`` (name, ``sha256:`` of its weights, first 12 hex
+      digits), then the INFO keys of ``definitions`` (and ``END`` when missing, see :func:`write_vcf`).
 
     Args:
         header: the source's header (every contig and tag its records use defined).
@@ -99,7 +97,7 @@ def output_header(header: pysam.VariantHeader, definitions: list[tuple[str, str,
 
 def write_vcf(records: Iterable[ScoredRecord], header: pysam.VariantHeader, out: str | os.PathLike,
               definitions: list[tuple[str, str, str]], *, index: bool = True,
-              provenance: dict[str, str] | None = None) -> None:
+              provenance: dict[str, str] | None = None, threads: int = 1) -> None:
     """Write ``records`` as a VCF with the INFO keys of ``definitions`` (Number=A): bgzip and tabix-indexed
     for a ``.vcf.gz``/``.vcf.bgz`` name, plain for ``.vcf``, and plain, unindexed VCF to a stream
     (``-``, ``/dev/stdout``, a FIFO), as ``bcftools view -o -`` writes (pipe it through
@@ -109,7 +107,7 @@ def write_vcf(records: Iterable[ScoredRecord], header: pysam.VariantHeader, out:
     htslib formats them, e.g. ``100.0`` becomes ``100``), except that pysam adds
     ``END = POS + len(REF) - 1`` to records with a symbolic ALT that have none (the span
     they already have; END is then defined in the header). A record with ALT ``.`` gets no
-    genosparse keys (Number=A has no value to hold). The header follows :data:`HEADER_RULE`.
+    genosparse keys (Number=A has no value to hold). The header is :func:`output_header`'s.
     A file is written in a temporary folder beside ``out`` and renamed at the end (index first);
     a stream is written as the records come.
 
@@ -121,6 +119,7 @@ def write_vcf(records: Iterable[ScoredRecord], header: pysam.VariantHeader, out:
             position); when False a stale ``out.tbi`` is removed.
         provenance: ``version``, ``command``, ``checkpoint`` for the header (version defaults to
             genosparse's).
+        threads: htslib threads compressing a bgzip output (``-@``).
     Raises:
         ConfigError: ``out`` not named ``.vcf``, ``.vcf.gz`` or ``.vcf.bgz`` (files only).
         VariantError: the header already defines one of the keys.
@@ -132,7 +131,7 @@ def write_vcf(records: Iterable[ScoredRecord], header: pysam.VariantHeader, out:
 
     def write(target: str | Path, mode: str) -> None:
         with quiet_htslib():
-            vcf = pysam.VariantFile(str(target), mode, header=header)
+            vcf = pysam.VariantFile(str(target), mode, header=header, threads=threads)
         with vcf:
             for scored in records:
                 record = scored.record
@@ -188,7 +187,7 @@ def _variant_block(scores: list[VariantScore], record: pysam.VariantRecord | Non
     block: dict[str, list] = {name: [] for name, _ in VARIANT_COLUMNS}
     for s in scores:
         v = s.variant
-        values = (v.record_index + 1, v.chrom, v.pos + 1, record.id or "." if record is not None else None,
+        values = (v.record_index + 1, v.chrom, v.pos + 1, (record.id or ".") if record is not None else None,
                   record.ref if record is not None else v.ref, v.alt, v.kind, s.llr, s.embedding_distance,
                   s.flag or ".")
         for (name, _), value in zip(VARIANT_COLUMNS, values):

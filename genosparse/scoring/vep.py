@@ -173,11 +173,13 @@ def score_variants(model: GenomicModel | str | os.PathLike, fasta: str | os.Path
 
 
 def annotate_vcf(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Genome,
-                 vcf: str | os.PathLike, out: str | os.PathLike, *, fmt: str | None = None, strict_contigs: bool = False,
+                 vcf: str | os.PathLike, out: str | os.PathLike, *, fmt: str | None = None,
+                 strict_contigs: bool = False,
                  window: int | None = None, flank: int = 64, batch_size: int = 8, rc_average: bool = True,
                  num_passes: int = 8, embedding: bool = True, ref_mismatch: str = "flag",
                  contig_lengths: str = "error", command: str | None = None,
-                 checkpoint: str | os.PathLike | None = None, device: torch.device | str | None = None, progress: bool = True) -> dict[str, int]:
+                 checkpoint: str | os.PathLike | None = None, threads: int = 1,
+                 device: torch.device | str | None = None, progress: bool = True) -> dict[str, int]:
     """Score ``vcf`` and write it to ``out`` as an annotated VCF (``fmt="vcf"``) or a TSV.
 
     Arguments as :func:`score_variants`; ``vcf`` may also be ``-`` (standard input, spooled to a
@@ -186,7 +188,8 @@ def annotate_vcf(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLi
     The writers are :func:`~genosparse.scoring.variant_writers.write_vcf` (indexed when the
     input is sorted; its header records this run: version, ``command`` (default: this process's
     command line) and the checkpoint's name and weights hash: ``checkpoint``, the name ``model`` was
-    loaded from, else ``model`` itself, see :func:`~genosparse.models.checkpoint.describe_checkpoint`) and
+    loaded from, else ``model`` itself, see :func:`~genosparse.models.checkpoint.describe_checkpoint`; ``threads``:
+    htslib threads reading and compressing bgzip) and
     :func:`~genosparse.scoring.variant_writers.write_tsv`. Records stream from the reader
     through the model to the writer.
 
@@ -212,7 +215,8 @@ def annotate_vcf(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLi
                     counts[s.flag] += 1
             yield scored
 
-    with open_vcf(vcf, inference.genome, strict_contigs=strict_contigs, contig_lengths=contig_lengths) as source:
+    with open_vcf(vcf, inference.genome, strict_contigs=strict_contigs, contig_lengths=contig_lengths,
+                  threads=threads) as source:
         records = counted(score_records(inference, source, flank=flank, batch_size=batch_size,
                                         rc_average=rc_average, num_passes=num_passes, embedding=embedding,
                                         ref_mismatch=ref_mismatch, progress=progress))
@@ -222,6 +226,7 @@ def annotate_vcf(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLi
         provenance = {"command": shlex.join(sys.argv) if command is None else command,
                       "checkpoint": describe_checkpoint(model if checkpoint is None else checkpoint)}
         writer.write(records, out, header=source.header, index=source.scan.is_sorted, provenance=provenance,
+                     threads=threads,
                      definitions=info_definitions(inference.window, flank, rc_average, num_passes, embedding))
         counts["skipped"] = source.scan.num_records - counts["records"]
     flags = ", ".join(f"{key} {counts[key]}" for key in [*FLAGS, "padded"] if counts[key])

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Iterable
 
 from genosparse.errors import ConfigError
-from genosparse.io import STDIO, Table, atomic_output, display_name, register_table, register_writer, write_table, writer_for
+from genosparse.io import (STDIO, Table, atomic_output, display_name, register_table, register_writer, write_table,
+                           writer_for)
 from genosparse.scoring.fasta import ScoreRow
 
 SCORE_TABLE = Table("scores", (
@@ -67,9 +68,10 @@ def _write_bedgraph(rows: Iterable[ScoreRow], path: str | os.PathLike, score_col
             overlaps = last is not None and row.name == last.name and row.start < last.end
             revisits = last is not None and row.name != last.name and row.name in done
             if overlaps or revisits:
-                raise ConfigError(f"bedGraph intervals must be sorted and must not overlap: {row.name}:{row.start + 1:,}-"
-                                  f"{row.end:,} comes after {last.name}:{last.start + 1:,}-{last.end:,} in "
-                                  f"{display_name(path)}; give sorted, non-overlapping regions or write TSV")
+                raise ConfigError(f"bedGraph intervals must be sorted and must not overlap: "
+                                  f"{row.name}:{row.start + 1:,}-{row.end:,} comes after "
+                                  f"{last.name}:{last.start + 1:,}-{last.end:,} in {display_name(path)}; give sorted, "
+                                  "non-overlapping regions or write TSV")
             done.add(row.name)
             last = row
             if not row.flag:

@@ -39,7 +39,7 @@ def test_version():
 def test_vep_reads_stdin_and_writes_a_vcf_to_stdout(checkpoint, chr20, shared_data, tmp_path):
     source = shared_data / "variants" / "20.vcf.gz"  # plain gzip: `cat 20.vcf.gz | genosparse vep --vcf - -o -`
     result = genosparse("vep", "--checkpoint", checkpoint, "-f", chr20, "--vcf", "-", "-o", "-", "--window", "64",
-                        "--no-rc-average", "--no-embedding", "--device", "cpu", "-@", "1", "-q",
+                        "--no-rc-average", "--no-embedding", "--device", "cpu", "-@", "2", "-q",
                         stdin=source.read_bytes())
     stderr = result.stderr.decode()
     assert result.returncode == 0, stderr[-3000:]

@@ -37,6 +37,8 @@ def test_a_symbolic_link_is_followed_not_replaced(tmp_path):
 
 def test_a_device_is_written_directly_never_replaced(tmp_path):
     assert is_stream("-") and is_stream("/dev/null") and not is_stream(tmp_path) and not is_stream(tmp_path / "x")
+    assert is_stream("/dev/stdout") and is_stream("/dev/fd/1") and is_stream("/proc/self/fd/2")
+    assert not is_stream("/dev/shm/scores.tsv")  # a regular file on a tmpfs: written atomically
     with atomic_output("/dev/null") as handle:
         handle.write("discarded\n")
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)

@@ -39,7 +39,8 @@ def test_header_keeps_every_input_line_once_and_records_this_run(model, checkpoi
     assert kept[0] == "##fileformat=VCFv4.2"
     assert [line for line in original[1:] if line not in kept] == []  # INFO/FORMAT/FILTER lines all kept
     assert kept.count('##FILTER=<ID=PASS,Description="All filters passed">') == 1
-    assert "##genosparse_version=" + genosparse.__version__ in kept and "##genosparse_command=genosparse vep test" in kept
+    assert "##genosparse_version=" + genosparse.__version__ in kept
+    assert "##genosparse_command=genosparse vep test" in kept
     assert any(line.startswith(f"##genosparse_checkpoint={checkpoint} (model.safetensors sha256:") for line in kept)
     with pysam.VariantFile(str(out)) as vcf:
         assert list(vcf.header.samples) == ["AllData.bam"] and sum(1 for _ in vcf) == 977
