@@ -67,8 +67,11 @@ def test_score_and_track_write_tsv_and_bedgraph_to_stdout(checkpoint, chr20):
     lines = score.stdout.decode().splitlines()
     assert lines[0] == "name\tstart\tend\tmean_log_likelihood\tflag" and len(lines) == 5
     assert lines[1].startswith("20\t30000000\t30000064\t") and "wrote 4 rows" in score.stderr.decode()
+    device = os.lstat("/dev/stdout")  # a link to /proc/self/fd/1 (or the device): renaming onto it replaces it
     track = genosparse("track", *common, "-o", "/dev/stdout", "--format", "bedgraph")
     assert track.returncode == 0, track.stderr.decode()[-2000:]
+    after = os.lstat("/dev/stdout")
+    assert (after.st_ino, after.st_mode) == (device.st_ino, device.st_mode)
     rows = [line.split("\t") for line in track.stdout.decode().splitlines()[1:]]
     assert len(rows) == 200 and rows[0][:3] == ["20", "30000000", "30000001"] and rows[-1][2] == "30000200"
 
