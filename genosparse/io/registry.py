@@ -103,10 +103,12 @@ def writer_for(result: str, path: str | os.PathLike, fmt: str | None = None, *,
     Args:
         need_extension: a file name must name its format (no default for files).
     Raises:
-        ConfigError: an unknown format, a file name without a known extension (``need_extension``),
-            or a format that cannot stream asked to write to a stream.
+        ConfigError: an unknown result or format, a file name without a known extension
+            (``need_extension``), or a format that cannot stream asked to write to a stream.
     """
     writers = _WRITERS.get(result, {})
+    if not writers:
+        raise ConfigError(f"no writer of {result!r} results is registered; results: {', '.join(_WRITERS)}")
     stream = is_stream(path)
     if fmt is not None:
         if fmt not in writers:

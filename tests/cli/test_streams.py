@@ -113,8 +113,11 @@ def test_verbosity_and_threads(checkpoint, chr20, tmp_path, capsys, caplog, one_
     args = ["score", "--checkpoint", str(checkpoint), "-f", str(chr20), "-r", REGION, "--window", "64",
             "--device", "cpu", "-o", str(tmp_path / "s.tsv")]
     caplog.set_level("DEBUG")
-    main([*args, "-v", "-@", "2"])
-    assert torch.get_num_threads() == 2
+    try:
+        main([*args, "-v", "-@", "2"])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
     assert any(r.levelname == "DEBUG" and "threads=2" in r.getMessage() for r in caplog.records)
     assert any(r.levelname == "INFO" for r in caplog.records)
     caplog.clear()
