@@ -60,6 +60,7 @@ class VcfScan:
         records_per_contig: record count per ``CHROM``.
         ref_mismatch: one byte per record, 1 where REF differs from the FASTA.
         is_sorted: records grouped by contig and sorted by position (tabix can index).
+        used_tags: ``(kind, ID)`` of the INFO, FORMAT and FILTER definitions some record uses.
     """
 
     num_records: int
@@ -68,6 +69,7 @@ class VcfScan:
     records_per_contig: Counter
     ref_mismatch: bytearray
     is_sorted: bool
+    used_tags: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def missing_contigs(self) -> list[str]:
@@ -230,6 +232,7 @@ def _scan(path: Path, readable: Path, genome: Genome, threads: int) -> tuple[Vcf
     per_contig: Counter = Counter()
     mismatch = bytearray()
     num_variants, is_sorted, last = 0, True, ("", -1)
+    info, formats, filters = set(), set(), set()
     where = "the header"
     try:
         with quiet_htslib(), pysam.VariantFile(str(readable), threads=threads) as vcf:
@@ -246,6 +249,9 @@ def _scan(path: Path, readable: Path, genome: Genome, threads: int) -> tuple[Vcf
                 last = (chrom, start)
                 per_contig[chrom] += 1
                 num_variants += max(1, len(record.alts or ()))
+                info.update(record.info.keys())
+                formats.update(record.format.keys())
+                filters.update(record.filter.keys())
                 fasta_name = contigs[chrom]
                 mismatch.append(fasta_name is not None and not ref_matches(genome, fasta_name, start, record.ref))
             header = vcf.header.copy()
@@ -260,7 +266,8 @@ def _scan(path: Path, readable: Path, genome: Genome, threads: int) -> tuple[Vcf
         message = str(err).replace(str(readable), str(path))  # name the user's file, not a temporary copy
         raise VariantError(f"cannot read {path} after {where}: {message}. Check that it is a valid VCF/BCF "
                            "(e.g. `bcftools view`)") from err
-    scan = VcfScan(len(mismatch), num_variants, contigs, per_contig, mismatch, is_sorted)
+    used = {("INFO", k) for k in info} | {("FORMAT", k) for k in formats} | {("FILTER", k) for k in filters}
+    scan = VcfScan(len(mismatch), num_variants, contigs, per_contig, mismatch, is_sorted, frozenset(used))
     return scan, header, str(header) != header_text
 
 

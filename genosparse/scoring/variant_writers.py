@@ -51,14 +51,16 @@ def info_definitions(window: int, flank: int, rc_average: bool, num_passes: int,
 
 
 def output_header(header: pysam.VariantHeader, definitions: list[tuple[str, str, str]],
-                  provenance: dict[str, str]) -> pysam.VariantHeader:
+                  provenance: dict[str, str], used: frozenset[tuple[str, str]] | None = None) -> pysam.VariantHeader:
     """The header of the annotated VCF: the input's, rewritten by this rule.
 
     - ``##fileformat=VCFv4.2`` (htslib writes VCF 4.2 records; the input's fileformat line is dropped);
     - every other input line is kept once, in order: exact duplicates are dropped, and so are
-      ``##genosparse_*`` lines of an earlier run (they described that run, not this one); INFO,
-      FORMAT, FILTER and contig definitions are all kept, since records pass through unchanged
-      and may use any of them;
+      ``##genosparse_*`` lines of an earlier run (they described that run, not this one);
+    - INFO, FORMAT and FILTER definitions that no record uses are dropped when ``used`` (the
+      ``(kind, ID)`` pairs the records use, :attr:`~genosparse.genome.vcf.VcfScan.used_tags`) is
+      given, and kept otherwise; records pass through unchanged, so every definition they use
+      stays; ``FILTER=PASS``, contigs, ``ALT`` and other meta lines are always kept;
     - this run's provenance is added: ``##genosparse_version``, ``##genosparse_command`` (the
       command line) and ``##genosparse_checkpoint`` (name, ``sha256:`` of its weights, first 12 hex
       digits), then the INFO keys of ``definitions`` (and ``END`` when missing, see :func:`write_vcf`).
@@ -81,6 +83,9 @@ def output_header(header: pysam.VariantHeader, definitions: list[tuple[str, str,
         text = str(line)
         if line.key == "fileformat" or line.key.startswith("genosparse_") or text in seen:
             continue
+        if used is not None and line.type in ("INFO", "FORMAT", "FILTER") and line.get("ID") != "PASS" \
+                and (line.type, line.get("ID")) not in used:
+            continue
         seen.add(text)
         out.add_record(line)
     for sample in header.samples:
@@ -97,7 +102,8 @@ def output_header(header: pysam.VariantHeader, definitions: list[tuple[str, str,
 
 def write_vcf(records: Iterable[ScoredRecord], header: pysam.VariantHeader, out: str | os.PathLike,
               definitions: list[tuple[str, str, str]], *, index: bool = True,
-              provenance: dict[str, str] | None = None, threads: int = 1) -> None:
+              provenance: dict[str, str] | None = None, used: frozenset[tuple[str, str]] | None = None,
+              threads: int = 1) -> None:
     """Write ``records`` as a VCF with the INFO keys of ``definitions`` (Number=A): bgzip and tabix-indexed
     for a ``.vcf.gz``/``.vcf.bgz`` name, plain for ``.vcf``, and plain, unindexed VCF to a stream
     (``-``, ``/dev/stdout``, a FIFO), as ``bcftools view -o -`` writes (pipe it through
@@ -119,6 +125,7 @@ def write_vcf(records: Iterable[ScoredRecord], header: pysam.VariantHeader, out:
             position); when False a stale ``out.tbi`` is removed.
         provenance: ``version``, ``command``, ``checkpoint`` for the header (version defaults to
             genosparse's).
+        used: the definitions the records use (see :func:`output_header`); None keeps all.
         threads: htslib threads compressing a bgzip output (``-@``).
     Raises:
         ConfigError: ``out`` not named ``.vcf``, ``.vcf.gz`` or ``.vcf.bgz`` (files only).
@@ -126,7 +133,8 @@ def write_vcf(records: Iterable[ScoredRecord], header: pysam.VariantHeader, out:
     """
     compressed = vcf_output(out)
     with quiet_htslib():  # the input header's warnings, already silenced when it was read
-        header = output_header(header, definitions, {"version": genosparse.__version__, **(provenance or {})})
+        header = output_header(header, definitions, {"version": genosparse.__version__, **(provenance or {})},
+                               used)
     keys = {key for key, _, _ in definitions}
 
     def write(target: str | Path, mode: str) -> None:

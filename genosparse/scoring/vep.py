@@ -226,7 +226,7 @@ def annotate_vcf(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLi
         provenance = {"command": shlex.join(sys.argv) if command is None else command,
                       "checkpoint": describe_checkpoint(model if checkpoint is None else checkpoint)}
         writer.write(records, out, header=source.header, index=source.scan.is_sorted, provenance=provenance,
-                     threads=threads,
+                     threads=threads, used=source.scan.used_tags,
                      definitions=info_definitions(inference.window, flank, rc_average, num_passes, embedding))
         counts["skipped"] = source.scan.num_records - counts["records"]
     flags = ", ".join(f"{key} {counts[key]}" for key in [*FLAGS, "padded"] if counts[key])

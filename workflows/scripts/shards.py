@@ -4,9 +4,11 @@
 ``contigs.txt`` (the shard names: contigs in order of first appearance, percent-encoded when
 they hold characters unsafe in file names, such as ``/``), written to a temporary
 folder renamed onto OUTDIR. A VCF without records gives one header-only shard,
-:data:`NO_RECORDS`, so the gathered output is a valid (annotated, empty) VCF too. ``gather-vcf OUT SHARD...``: concatenate per-contig VCFs (header of the first) into
-one bgzipped VCF, tabix-indexed when the shards are. ``gather-bigwig FASTA OUT SHARD...``: merge
-per-contig bigWigs into one whose chromosome sizes are the FASTA's. Every output is atomic.
+:data:`NO_RECORDS`, so the gathered output is a valid (annotated, empty) VCF too.
+``gather-vcf OUT SHARD...``: concatenate per-contig VCFs into one bgzipped VCF (the header of the
+first plus the definitions only other shards have), tabix-indexed when the shards are.
+``gather-bigwig FASTA OUT SHARD...``: merge per-contig bigWigs into one whose chromosome sizes are
+the FASTA's. Every output is atomic.
 """
 
 from __future__ import annotations
@@ -70,8 +72,7 @@ def gather_vcf(out: Path, shards: list[Path]) -> None:
     if out.is_dir():
         raise VariantError(f"{out} is a directory; give the gathered VCF a file name such as {out / 'calls.vcf.gz'}")
     with atomic_path(out) as data:
-        with quiet_htslib(), pysam.VariantFile(str(shards[0])) as first:
-            header = first.header.copy()
+        header = _gathered_header(shards)
         with quiet_htslib(), pysam.VariantFile(str(data), "wz", header=header) as writer:
             for shard in shards:
                 with quiet_htslib(), pysam.VariantFile(str(shard)) as reader:
@@ -88,6 +89,21 @@ def gather_vcf(out: Path, shards: list[Path]) -> None:
             os.replace(f"{data}.tbi", f"{out}.tbi")
     if Path(f"{out}.tbi").is_file():
         os.utime(f"{out}.tbi")  # htslib warns about an index older than its data
+
+
+def _gathered_header(shards: list[Path]) -> pysam.VariantHeader:
+    """The first shard's header plus the INFO, FORMAT, FILTER and contig definitions only other shards have
+    (``genosparse vep`` keeps in each shard only the definitions its records use)."""
+    with quiet_htslib(), pysam.VariantFile(str(shards[0])) as first:
+        header = first.header.copy()
+    for shard in shards[1:]:
+        with quiet_htslib(), pysam.VariantFile(str(shard)) as other:
+            for line in other.header.records:
+                defined = {"INFO": header.info, "FORMAT": header.formats, "FILTER": header.filters,
+                           "CONTIG": header.contigs}.get(line.type)
+                if defined is not None and line.get("ID") not in defined:
+                    header.add_record(line)
+    return header
 
 
 def _shard_segments(path: Path):
