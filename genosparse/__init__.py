@@ -10,6 +10,7 @@ The main entry points are importable from the top level; they load on first use,
     genosparse.embed(model, fasta, bed=...)  # stream (N, C) / (N, L, C) embeddings with coordinates
     genosparse.Genome(path)                # FASTA access (plain or BGZF)
     genosparse.sparse_attention(q, k, v, layout)
+    genosparse.to_dataframe(stream)        # any of those streams as a pandas DataFrame (flat columns)
 """
 
 from importlib import import_module
@@ -25,6 +26,7 @@ _EXPORTS = {
     "score_fasta": "genosparse.scoring",
     "score_variants": "genosparse.scoring.vep",
     "sparse_attention": "genosparse.attention",
+    "to_dataframe": "genosparse.io",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

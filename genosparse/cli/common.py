@@ -14,6 +14,7 @@ from typing import Callable
 import torch
 
 from genosparse.errors import ConfigError, GenosparseError
+from genosparse.io import is_stream
 from genosparse.models import GenomicModel
 from genosparse.pretrained import DEFAULT_MODEL, PRETRAINED, resolve_checkpoint
 from genosparse.scoring.prepare import default_device, load_on_device
@@ -52,11 +53,39 @@ def device(text: str | None) -> torch.device:
 
 
 def output_path(text: str) -> Path:
-    """argparse type: an output file path, not an existing directory."""
+    """argparse type: an output file path, not an existing directory (``-`` is standard output)."""
     path = Path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a directory; give a file name")
     return path
+
+
+def add_fasta_option(parser: argparse.ArgumentParser, help: str = "FASTA file (plain or bgzip-compressed)") -> None:
+    """``-f/--fasta`` (a file: it is read through its index, so never ``-``)."""
+    parser.add_argument("-f", "--fasta", required=True, help=help)
+
+
+def add_output_option(parser: argparse.ArgumentParser, help: str, **kwargs) -> None:
+    """``-o/--out``: the output file, or ``-`` for standard output where the format can stream."""
+    parser.add_argument("-o", "--out", required=True, type=output_path, help=help, **kwargs)
+
+
+def add_region_option(parser: argparse.ArgumentParser, **kwargs) -> None:
+    """``-r/--region``: samtools-style regions, repeatable."""
+    parser.add_argument("-r", "--region", action="append",
+                        help="chrom or chrom:start-end (1-based inclusive); repeatable", **kwargs)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Device, threads and verbosity, shared by every command that runs a model."""
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    parser.add_argument("-@", "--threads", type=positive_int, metavar="N",
+                        help="CPU threads: torch's intra-op threads of the model, and htslib's reading and "
+                             "compressing VCFs (default: torch's; htslib 1)")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="log DEBUG messages too")
+    verbosity.add_argument("-q", "--quiet", action="store_true",
+                           help="no progress bar and no INFO messages (warnings and errors only)")
 
 
 def checkpoint_name(text: str) -> str:
@@ -75,18 +104,22 @@ def add_checkpoint_option(parser: argparse.ArgumentParser, what: str = "checkpoi
 
 
 def add_inference_options(parser: argparse.ArgumentParser) -> None:
-    """The options every scoring command shares: window, batch size, device, strands, progress."""
+    """The options every scoring command shares: window, batch size, strands, and :func:`add_run_options`."""
     parser.add_argument("--window", type=positive_int, help="window in bases (default: the model's context length)")
     parser.add_argument("--batch-size", type=positive_int, default=8, help="windows per forward pass (default: 8)")
-    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     parser.add_argument("--no-rc-average", dest="rc_average", action="store_false",
                         help="score the forward strand only")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_options(parser)
+
+
+def summary(args: argparse.Namespace, text: str) -> None:
+    """Print a command's summary line: to stdout, or to stderr when stdout carries the output (``-o -``)."""
+    print(text, file=sys.stderr if is_stream(getattr(args, "out", "")) else sys.stdout)
 
 
 _HIDDEN_OUTPUT = re.compile(r"/\.(?P<name>[^/\s'\"`]+?)\.[a-z0-9_]{8}(?:\.part)?(?:/[^\s'\"`:]*)?(?=$|[\s'\"`:,;)])")
 """A writer's hidden temporary file or folder beside an output, ``<dir>/.<name>.<8 random>[.part][/...]``
-(see :func:`genosparse.scoring.writers.atomic_output`)."""
+(see :mod:`genosparse.io.files`)."""
 
 
 def user_message(err: BaseException) -> str:
@@ -116,19 +149,29 @@ def run_command(name: str, body: Callable[[], None]) -> None:
 
 
 def run_model_command(name: str, parser: argparse.ArgumentParser, argv: list[str], body: ModelBody) -> None:
-    """Run a command that scores with a checkpoint: parse ``argv``, log INFO to stderr, load
+    """Run a command that scores with a checkpoint: parse ``argv``, log to stderr (INFO; DEBUG with
+    ``--verbose``, warnings only with ``--quiet``), set ``--threads``, load
     ``--checkpoint`` on ``--device`` (:func:`~genosparse.scoring.prepare.load_on_device`; the scorer
     then prepares genome and window through the same path) and call ``body(args, model, device,
     elapsed)`` under :func:`run_command`; ``elapsed()`` gives the seconds since the command started."""
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")  # to stderr
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     def run() -> None:
         started = time.perf_counter()
+        log.debug("genosparse %s %s", name, " ".join(f"{key}={value}" for key, value in vars(args).items()))
         model, dev = load_on_device(args.checkpoint, device(args.device))
         log.info("model %s (%s): %s head, %d layers, d_model %d, context %d bases", args.checkpoint,
                  resolve_checkpoint(args.checkpoint).resolve(), model.config.head, model.config.num_layers,
                  model.config.d_model, model.config.context_length)
         body(args, model, dev, lambda: time.perf_counter() - started)
 
-    run_command(name, run)
+    logger = logging.getLogger("genosparse")
+    level = logger.level
+    logger.setLevel(logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO)
+    try:
+        run_command(name, run)
+    finally:
+        logger.setLevel(level)  # a caller running commands in-process keeps its own

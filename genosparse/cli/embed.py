@@ -7,7 +7,9 @@ from typing import Callable
 
 import torch
 
-from genosparse.cli.common import add_checkpoint_option, output_path, positive_int, run_model_command
+from genosparse.cli.common import (add_checkpoint_option, add_fasta_option, add_output_option, add_region_option,
+                                   add_run_options, positive_int, run_model_command, summary)
+from genosparse.io import formats, writer_for
 from genosparse.models import GenomicModel
 from genosparse.scoring.embed import embed, write_embeddings
 
@@ -18,16 +20,16 @@ def parser() -> argparse.ArgumentParser:
         "for --region regions, or for the intervals of a --regions BED file. Writes an NPZ with names, starts, "
         "ends (0-based half-open) and embeddings (N, C) pooled, or (N, L, C) with --tokens."))
     add_checkpoint_option(p)
-    p.add_argument("--fasta", required=True, help="FASTA file (plain or bgzip-compressed)")
-    p.add_argument("--out", required=True, type=output_path, help="output .npz")
+    add_fasta_option(p)
+    add_output_option(p, "output .npz (a file: NPZ cannot stream)")
+    p.add_argument("--format", choices=formats("embeddings"), help="output format (default: npz)")
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--region", action="append", help="chrom or chrom:start-end (1-based inclusive); repeatable")
+    add_region_option(group)
     group.add_argument("--regions", help="BED file (0-based): embed each interval as it is")
     p.add_argument("--tokens", action="store_true", help="per-token (N, L, C) instead of mean-pooled (N, C)")
     p.add_argument("--window", type=positive_int, help="tile length in bases (default: the model's context length)")
     p.add_argument("--batch-size", type=positive_int, default=8, help="items per forward pass (default: 8)")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_options(p)
     return p
 
 
@@ -37,7 +39,8 @@ def main(argv: list[str]) -> None:
 
 
 def _run(args: argparse.Namespace, model: GenomicModel, dev: torch.device, elapsed: Callable[[], float]) -> None:
+    writer_for("embeddings", args.out, args.format)  # -o - fails before the model runs
     chunks = embed(model, args.fasta, bed=args.regions, regions=args.region, window=args.window,
                    pooled=not args.tokens, batch_size=args.batch_size, device=dev, progress=not args.quiet)
-    count = write_embeddings(chunks, args.out)
-    print(f"wrote {count} embeddings to {args.out} in {elapsed():.1f} s")
+    count = write_embeddings(chunks, args.out, args.format)
+    summary(args, f"wrote {count} embeddings to {args.out} in {elapsed():.1f} s")

@@ -7,7 +7,7 @@ from typing import Callable
 
 import torch
 
-from genosparse.cli.common import add_checkpoint_option, add_inference_options, run_model_command
+from genosparse.cli.common import add_checkpoint_option, add_fasta_option, add_inference_options, run_model_command
 from genosparse.models import GenomicModel
 from genosparse.scoring.ism import ism, write_ism
 
@@ -18,9 +18,9 @@ def parser() -> argparse.ArgumentParser:
         "one forward pass per base and strand). Writes PREFIX.tsv (0-based half-open), PREFIX.npz (the 3 x L "
         "matrix: row k = the k-th base other than the reference in A, C, G, T order) and PREFIX.png."))
     add_checkpoint_option(p, "MLM checkpoint")
-    p.add_argument("--fasta", required=True, help="reference FASTA (plain or bgzip)")
-    p.add_argument("--region", required=True, help="chrom:start-end, 1-based inclusive (samtools style)")
-    p.add_argument("--out", required=True, help="output prefix: PREFIX.tsv, PREFIX.npz, PREFIX.png")
+    add_fasta_option(p, "reference FASTA (plain or bgzip)")
+    p.add_argument("-r", "--region", required=True, help="chrom:start-end, 1-based inclusive (samtools style)")
+    p.add_argument("-o", "--out", required=True, help="output prefix: PREFIX.tsv, PREFIX.npz, PREFIX.png")
     add_inference_options(p)
     return p
 

@@ -7,7 +7,7 @@ from importlib import import_module
 
 COMMANDS = ("train", "score", "track", "embed", "vep", "ism")
 
-USAGE = """usage: genosparse COMMAND [ARGS]
+USAGE = """usage: genosparse [-V | --version] COMMAND [ARGS]
 
 commands:
   train [overrides]   train a model; Hydra overrides, e.g. experiment=demo trainer.max_steps=100
@@ -16,6 +16,8 @@ commands:
   embed ...           embeddings of sequences, BED intervals or tiled windows (genosparse embed --help)
   vep ...             score the variants of a VCF with a checkpoint (genosparse vep --help)
   ism ...             in-silico mutagenesis of a region (genosparse ism --help)
+
+-o - writes to standard output (TSV, bedGraph, VCF); vep --vcf - reads standard input.
 """
 
 
@@ -25,6 +27,11 @@ def main(argv: list[str] | None = None) -> None:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         sys.exit(0 if argv else 2)
+    if argv[0] in ("-V", "--version"):
+        from genosparse import __version__
+
+        print(f"genosparse {__version__}")
+        sys.exit(0)
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
         print(f"genosparse: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)

@@ -7,22 +7,26 @@ from typing import Callable
 
 import torch
 
-from genosparse.cli.common import add_checkpoint_option, add_inference_options, output_path, run_model_command
+from genosparse.cli.common import (add_checkpoint_option, add_fasta_option, add_inference_options, add_output_option,
+                                   add_region_option, run_model_command, summary)
+from genosparse.genome import Genome
+from genosparse.io import formats, writer_for
 from genosparse.models import GenomicModel
-from genosparse.scoring.fasta import score_fasta
+from genosparse.scoring.fasta import score_fasta, sorted_regions
 from genosparse.scoring.scorers import score_name
-from genosparse.scoring.writers import FORMATS, write_scores
+from genosparse.scoring.writers import write_scores
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genosparse score", description=(
         "Score every record of a FASTA (short records: one row each; long contigs: tiled windows). "
-        "Coordinates in the output are 0-based half-open."))
+        "Coordinates in the output are 0-based half-open. bedGraph output is in genome order (regions "
+        "sorted; overlapping regions refused); TSV keeps the regions as given."))
     add_checkpoint_option(p)
-    p.add_argument("--fasta", required=True, help="FASTA file (plain or bgzip-compressed)")
-    p.add_argument("--out", required=True, type=output_path, help="output file; .bedgraph/.bg for bedGraph, else TSV")
-    p.add_argument("--format", choices=FORMATS, help="output format (default: from the extension)")
-    p.add_argument("--region", action="append", help="chrom or chrom:start-end (1-based inclusive); repeatable")
+    add_fasta_option(p)
+    add_output_option(p, "output file; .bedgraph/.bg for bedGraph, else TSV; - for standard output (TSV)")
+    p.add_argument("--format", choices=formats("scores"), help="output format (default: from the extension)")
+    add_region_option(p)
     add_inference_options(p)
     return p
 
@@ -33,9 +37,12 @@ def main(argv: list[str]) -> None:
 
 
 def _run(args: argparse.Namespace, model: GenomicModel, dev: torch.device, elapsed: Callable[[], float]) -> None:
-    rows = score_fasta(model, args.fasta, window=args.window, regions=args.region, batch_size=args.batch_size,
+    genome, regions = Genome(args.fasta), args.region
+    if writer_for("scores", args.out, args.format).format == "bedgraph":
+        regions = sorted_regions(genome, regions)  # before scoring: refuse overlaps at once
+    rows = score_fasta(model, genome, window=args.window, regions=regions, batch_size=args.batch_size,
                        rc_average=args.rc_average, device=dev, progress=not args.quiet)
-    summary = write_scores(rows, args.out, score_name(model), args.format)
+    result = write_scores(rows, args.out, score_name(model), args.format)
     seconds = elapsed()
-    print(f"wrote {summary['rows']} rows ({summary['flagged']} flagged) to {args.out} in {seconds:.1f} s; "
-          f"{score_name(model)} mean {summary['mean']:.4f}, min {summary['min']:.4f}, max {summary['max']:.4f}")
+    summary(args, f"wrote {result['rows']} rows ({result['flagged']} flagged) to {args.out} in {seconds:.1f} s; "
+                  f"{score_name(model)} mean {result['mean']:.4f}, min {result['min']:.4f}, max {result['max']:.4f}")

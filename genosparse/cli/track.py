@@ -7,11 +7,12 @@ from typing import Callable
 
 import torch
 
-from genosparse.cli.common import (add_checkpoint_option, add_inference_options, output_path, positive_int,
-                                   run_model_command)
+from genosparse.cli.common import (add_checkpoint_option, add_fasta_option, add_inference_options, add_output_option,
+                                   add_region_option, positive_int, run_model_command, summary)
 from genosparse.genome import Genome
+from genosparse.io import formats, writer_for
 from genosparse.models import GenomicModel
-from genosparse.scoring.track_writers import TRACK_FORMATS, write_track
+from genosparse.scoring.track_writers import write_track
 from genosparse.scoring.tracks import score_track
 
 
@@ -21,10 +22,11 @@ def parser() -> argparse.ArgumentParser:
         "overlapping windows stitched so every base comes from the window whose centre is nearest. "
         "N bases are gaps. Output coordinates are 0-based half-open."))
     add_checkpoint_option(p, "MLM checkpoint")
-    p.add_argument("--fasta", required=True, help="FASTA file (plain or bgzip-compressed)")
-    p.add_argument("--out", required=True, type=output_path, help="output: .bw/.bigwig (bigWig) or .bedgraph/.bg")
-    p.add_argument("--format", choices=TRACK_FORMATS, help="output format (default: from the extension)")
-    p.add_argument("--region", action="append", help="chrom or chrom:start-end (1-based inclusive); repeatable")
+    add_fasta_option(p)
+    add_output_option(p, "output: .bw/.bigwig (bigWig, needs pyBigWig) or .bedgraph/.bg; - for bedGraph on "
+                         "standard output")
+    p.add_argument("--format", choices=formats("track"), help="output format (default: from the extension)")
+    add_region_option(p)
     p.add_argument("--regions", help="BED file (0-based); intervals shorter than the window are widened to it")
     p.add_argument("--stride", type=positive_int, help="bases between window starts (default: window / 2)")
     p.add_argument("--bin-size", type=positive_int, default=1, help="bases per value, mean over bins (default: 1)")
@@ -42,12 +44,13 @@ def main(argv: list[str]) -> None:
 
 def _run(args: argparse.Namespace, model: GenomicModel, dev: torch.device, elapsed: Callable[[], float]) -> None:
     genome = Genome(args.fasta)
+    writer_for("track", args.out, args.format, need_extension=True)  # a name or format that cannot work fails now
     segments = score_track(model, genome, window=args.window, stride=args.stride, regions=args.region,
                            bed=args.regions, bin_size=args.bin_size, batch_size=args.batch_size,
                            rc_average=args.rc_average, device=dev, devices=args.devices,
                            progress=not args.quiet)
-    summary = write_track(segments, args.out, genome.lengths, args.format)
+    result = write_track(segments, args.out, genome.lengths, args.format)
     seconds = elapsed()
-    print(f"wrote {summary['values']} values over {summary['bases']:,} bases to {args.out} in {seconds:.1f} s "
-          f"({summary['bases'] / seconds:,.0f} bases/s); log-likelihood mean {summary['mean']:.4f}, "
-          f"min {summary['min']:.4f}, max {summary['max']:.4f}")
+    summary(args, f"wrote {result['values']} values over {result['bases']:,} bases to {args.out} in {seconds:.1f} s "
+                  f"({result['bases'] / seconds:,.0f} bases/s); log-likelihood mean {result['mean']:.4f}, "
+                  f"min {result['min']:.4f}, max {result['max']:.4f}")

@@ -18,8 +18,8 @@ its folder is writable, otherwise in ``<cache_dir>/<sha256(absolute path)[:16]>/
 A folder without any write permission bit counts as read-only even for root, so
 shared read-only data is never modified.
 Indexes are built under an exclusive lock (``fcntl.flock`` on a hidden ``.<fasta>.lock``
-in the index folder, removed afterwards) into ``<index>.tmp`` files that are renamed into
-place, so several processes opening the same un-indexed FASTA at once build it once, and
+in the index folder, removed afterwards) into temporary files renamed into place
+(:func:`genosparse.io.atomic_path`), so several processes opening the same un-indexed FASTA at once build it once, and
 none ever reads a half-written index.
 
 A BGZF file must end with the BGZF end-of-file block; one without it is truncated (an
@@ -38,6 +38,7 @@ length-checked, and every byte is validated.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import fcntl
 import hashlib
@@ -47,7 +48,6 @@ import operator
 import os
 import re
 import struct
-import tempfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -58,6 +58,7 @@ from Bio import bgzf
 
 from genosparse.errors import ArgumentError, FastaError, input_file
 from genosparse.genome.contigs import contig_name, resolve_contig
+from genosparse.io import STDIO, atomic_output, atomic_path, is_stream, remove_leftovers
 from genosparse.sequence.vocab import BYTE_TO_TOKEN, INVALID, N, TOKEN_TO_BYTE, invalid_message
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,10 @@ class Genome:
     """
 
     def __init__(self, path: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None):
+        if is_stream(path):
+            raise FastaError(f"the FASTA cannot be read from {'standard input' if str(path) == STDIO else path}: "
+                             "it is read at random positions through its index, so it must be a file (plain or "
+                             "bgzip); save it to a file and give its path")
         self.path = input_file(os.path.abspath(os.path.expanduser(path)), "FASTA", FastaError)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._faidx: pyfaidx.Faidx | None = None
@@ -372,21 +377,14 @@ class Genome:
             return  # another process built them while this one waited
         log.info("building %s index of %s in %s", "BGZF and FASTA" if build_gzi else "FASTA", self.path,
                  fai.parent)
-        tmp_fai = fai.with_name(fai.name + ".tmp")
-        tmp_gzi = gzi.with_name(gzi.name + ".tmp") if build_gzi else None
-        temporary = [tmp for tmp in (tmp_fai, tmp_gzi) if tmp]
-        try:
-            for tmp in temporary:
-                tmp.unlink(missing_ok=True)  # left by a killed build
-            gzi_name = tmp_gzi or gzi
-            pyfaidx.Faidx(str(self.path), indexname=str(tmp_fai), gzi_indexname=gzi_name and str(gzi_name),
+        for index in (fai, gzi):
+            if index is not None:
+                remove_leftovers(index)  # of a killed build; safe under the lock
+        with contextlib.ExitStack() as files:  # unwinds in reverse: the .gzi is renamed first
+            tmp_fai = files.enter_context(atomic_path(fai))
+            tmp_gzi = files.enter_context(atomic_path(gzi)) if build_gzi else gzi
+            pyfaidx.Faidx(str(self.path), indexname=str(tmp_fai), gzi_indexname=tmp_gzi and str(tmp_gzi),
                           rebuild=True).close()
-            if tmp_gzi:
-                os.replace(tmp_gzi, gzi)
-            os.replace(tmp_fai, fai)
-        finally:
-            for tmp in temporary:
-                tmp.unlink(missing_ok=True)
 
     def _index_paths(self, is_bgzf: bool) -> tuple[Path, Path | None]:
         """Choose the ``.fai`` (and ``.gzi``) paths; unpack a fresh ``.gzi.gz``."""
@@ -484,10 +482,8 @@ def _unpack_gzi(packed: Path, target: Path, fasta: Path) -> None:
             f"{packed} is not a valid .gzi index of {fasta}. Delete it so the index is rebuilt"
         )
     log.info("unpacking BGZF index %s to %s", packed, target)
-    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
-        tmp.write(data)
-    os.chmod(tmp.name, 0o644)
-    os.replace(tmp.name, target)
+    with atomic_output(target, "wb") as out:
+        out.write(data)
 
 
 class _RawReader:

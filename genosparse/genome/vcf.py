@@ -41,6 +41,7 @@ from genosparse.errors import FastaError, SequenceError, VariantError, input_fil
 from genosparse.genome.alleles import Variant, make_variants, ref_matches
 from genosparse.genome.contigs import contig_aliases
 from genosparse.genome.fasta import Genome
+from genosparse.io import STDIO, is_stream, spool_input
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class VcfScan:
         records_per_contig: record count per ``CHROM``.
         ref_mismatch: one byte per record, 1 where REF differs from the FASTA.
         is_sorted: records grouped by contig and sorted by position (tabix can index).
+        used_tags: ``(kind, ID)`` of the INFO, FORMAT and FILTER definitions some record uses.
     """
 
     num_records: int
@@ -67,6 +69,7 @@ class VcfScan:
     records_per_contig: Counter
     ref_mismatch: bytearray
     is_sorted: bool
+    used_tags: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def missing_contigs(self) -> list[str]:
@@ -85,13 +88,15 @@ class VcfSource:
         scan: the first pass's :class:`VcfScan`.
     """
 
-    def __init__(self, path: Path, genome: Genome, readable: Path, scan: VcfScan, header: pysam.VariantHeader):
+    def __init__(self, path: Path, genome: Genome, readable: Path, scan: VcfScan, header: pysam.VariantHeader,
+                 threads: int = 1):
         self.path, self.genome, self._readable, self.scan, self.header = path, genome, readable, scan, header
+        self.threads = threads
 
     def records(self) -> Iterator[tuple[int, pysam.VariantRecord]]:
         """``(0-based record index, pysam record)`` in file order."""
         with quiet_htslib():
-            vcf = pysam.VariantFile(str(self._readable))
+            vcf = pysam.VariantFile(str(self._readable), threads=self.threads)
         with vcf:
             yield from enumerate(vcf)
 
@@ -132,34 +137,76 @@ def check_ref_mismatches(source: VcfSource, mode: str) -> None:
         "and the FASTA are the same build, or flag or skip those records (--ref-mismatch flag|skip)")
 
 
+CONTIG_LENGTH_MODES = ("error", "warn")
+"""What a ``##contig`` length that differs from the FASTA's does: stop before scoring, or log a warning."""
+
+
 @contextlib.contextmanager
-def open_vcf(path: str | os.PathLike, genome: Genome, *, strict_contigs: bool = False) -> Iterator[VcfSource]:
+def open_vcf(path: str | os.PathLike, genome: Genome, *, strict_contigs: bool = False,
+             contig_lengths: str = "error", threads: int = 1) -> Iterator[VcfSource]:
     """Open and scan a VCF/BCF against ``genome`` (see the module docstring).
 
-    Contigs missing from the FASTA are logged (listed with their record counts) before
-    anything else happens; their variants are flagged ``contig_missing``.
+    Before the records are read, every ``##contig`` line of the header with a ``length`` is
+    compared with the FASTA's length of that contig (through the alias rule): a difference
+    means another build (an hg38 VCF against a GRCh37 FASTA). Contigs missing from the FASTA
+    are logged (listed with their record counts) before anything else happens; their variants
+    are flagged ``contig_missing``.
 
     Args:
-        path: VCF (plain, bgzip or gzip) or BCF.
+        path: VCF (plain, bgzip or gzip) or BCF; ``-`` is standard input and a FIFO is read as
+            one too: both are copied to a temporary file first (the reader needs two passes).
         genome: the reference FASTA.
         strict_contigs: raise instead of flagging when a contig is missing from the FASTA.
+        contig_lengths: one of :data:`CONTIG_LENGTH_MODES`.
+        threads: htslib threads decompressing a bgzip VCF or BCF (``-@``).
     Yields:
         A :class:`VcfSource`; temporary copies are deleted when the block exits.
     Raises:
         VariantError: missing or unreadable file, a malformed record (naming the record
-            number and the last good ``CHROM:POS``), contigs missing with ``strict_contigs``.
+            number and the last good ``CHROM:POS``), contigs missing with ``strict_contigs``,
+            ``##contig`` lengths that differ from the FASTA's (``contig_lengths="error"``).
         FastaError: an unusable FASTA, or a contig name that is ambiguous in it.
     """
-    path = input_file(path, "VCF", VariantError)
+    if contig_lengths not in CONTIG_LENGTH_MODES:
+        raise VariantError(f"unknown contig-length mode {contig_lengths!r}; choose one of "
+                           f"{', '.join(CONTIG_LENGTH_MODES)}")
     with tempfile.TemporaryDirectory(prefix="genosparse-vcf-") as tmp:
-        readable = _readable_copy(path, Path(tmp))
-        scan, header, header_grew = _scan(path, readable, genome)
+        if is_stream(path):
+            name = Path("standard input" if str(path) == STDIO else path)
+            log.info("copying the VCF from %s to a temporary file (it is read twice)", name)
+            readable = _readable_copy(spool_input(path, tmp), Path(tmp))
+            path = name
+        else:
+            path = input_file(path, "VCF", VariantError)
+            readable = _readable_copy(path, Path(tmp))
+        _check_contig_lengths(path, readable, genome, contig_lengths)
+        scan, header, header_grew = _scan(path, readable, genome, threads)
         if header_grew:
             log.info("%s uses contigs or tags its header does not define; reading it with those definitions added",
                      path)
             readable = _with_header(readable, header, Path(tmp) / "complete.vcf")
         _report_contigs(path, genome, scan, strict_contigs)
-        yield VcfSource(path, genome, readable, scan, header)
+        yield VcfSource(path, genome, readable, scan, header, threads)
+
+
+def _check_contig_lengths(path: Path, readable: Path, genome: Genome, mode: str) -> None:
+    """Compare the header's ``##contig`` lengths with the FASTA's (see :func:`open_vcf`)."""
+    try:
+        with quiet_htslib(), pysam.VariantFile(str(readable)) as vcf:
+            declared = {name: contig.length for name, contig in vcf.header.contigs.items()}
+    except (ValueError, OSError):
+        return  # not a readable VCF: the scan reports it with the record it stops at
+    for name, length in declared.items():
+        fasta_name = _resolve(genome, name)
+        if length is None or fasta_name is None or genome.length(fasta_name) == length:
+            continue
+        message = (f"contig {name} is {length:,} bases in the ##contig header of {path} but {fasta_name} is "
+                   f"{genome.length(fasta_name):,} bases in {genome.path}: the VCF and the FASTA are of different "
+                   "builds (e.g. hg38 against GRCh37)")
+        if mode == "error":
+            raise VariantError(message + ". Use the FASTA of the VCF's build, or pass --contig-length-mismatch warn "
+                                         "(contig_lengths='warn') to score anyway")
+        log.warning("%s; scoring anyway", message)
 
 
 def _readable_copy(path: Path, tmp: Path) -> Path:
@@ -179,15 +226,16 @@ def _readable_copy(path: Path, tmp: Path) -> Path:
     return target
 
 
-def _scan(path: Path, readable: Path, genome: Genome) -> tuple[VcfScan, pysam.VariantHeader, bool]:
+def _scan(path: Path, readable: Path, genome: Genome, threads: int) -> tuple[VcfScan, pysam.VariantHeader, bool]:
     """First pass: contigs, counts, REF check, sort order; and the completed header."""
     contigs: dict[str, str | None] = {}
     per_contig: Counter = Counter()
     mismatch = bytearray()
     num_variants, is_sorted, last = 0, True, ("", -1)
+    info, formats, filters = set(), set(), set()
     where = "the header"
     try:
-        with quiet_htslib(), pysam.VariantFile(str(readable)) as vcf:
+        with quiet_htslib(), pysam.VariantFile(str(readable), threads=threads) as vcf:
             header_text = str(vcf.header)
             for index, record in enumerate(vcf):
                 chrom, start = record.chrom, record.start
@@ -201,6 +249,9 @@ def _scan(path: Path, readable: Path, genome: Genome) -> tuple[VcfScan, pysam.Va
                 last = (chrom, start)
                 per_contig[chrom] += 1
                 num_variants += max(1, len(record.alts or ()))
+                info.update(record.info.keys())
+                formats.update(record.format.keys())
+                filters.update(record.filter.keys())
                 fasta_name = contigs[chrom]
                 mismatch.append(fasta_name is not None and not ref_matches(genome, fasta_name, start, record.ref))
             header = vcf.header.copy()
@@ -215,7 +266,8 @@ def _scan(path: Path, readable: Path, genome: Genome) -> tuple[VcfScan, pysam.Va
         message = str(err).replace(str(readable), str(path))  # name the user's file, not a temporary copy
         raise VariantError(f"cannot read {path} after {where}: {message}. Check that it is a valid VCF/BCF "
                            "(e.g. `bcftools view`)") from err
-    scan = VcfScan(len(mismatch), num_variants, contigs, per_contig, mismatch, is_sorted)
+    used = {("INFO", k) for k in info} | {("FORMAT", k) for k in formats} | {("FILTER", k) for k in filters}
+    scan = VcfScan(len(mismatch), num_variants, contigs, per_contig, mismatch, is_sorted, frozenset(used))
     return scan, header, str(header) != header_text
 
 

@@ -10,17 +10,17 @@ Folders written before ``model_type`` and the card existed (the shipped ``chr20-
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save, save_file
 
 import genosparse
 from genosparse.errors import ConfigError
+from genosparse.io import atomic_folder
 from genosparse.models.backbone import GenomicModel
 from genosparse.models.card import model_card
 from genosparse.models.config import ModelConfig
@@ -52,25 +52,36 @@ def save_model(model: GenomicModel, path: str | os.PathLike, dtype: torch.dtype 
         raise ConfigError(f"save_model: dtype must be a floating-point torch.dtype such as torch.bfloat16, "
                           f"got {dtype!r}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     parameters = {name for name, _ in model.named_parameters()}  # buffers (LSH rotations) stay exact
     state = {k: v.detach().to(dtype if dtype and k in parameters else v.dtype).contiguous().cpu()
              for k, v in model.state_dict().items()}
-    save_file(state, tmp / WEIGHTS)
-    meta = {"model_type": MODEL_TYPE, "format": FORMAT, "format_version": FORMAT_VERSION,
-            "genosparse_version": genosparse.__version__, "model": model.config.to_dict(), "vocabulary": list(TOKENS)}
-    (tmp / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
-    (tmp / README).write_text(model_card(model))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp (and safetensors) create private files; use the usual permissions
-    for file in (WEIGHTS, CONFIG, README):
-        os.chmod(tmp / file, 0o666 & ~umask)
-    if path.exists():
-        shutil.rmtree(path)
-    tmp.rename(path)
+    with atomic_folder(path) as tmp:
+        save_file(state, tmp / WEIGHTS)
+        meta = {"model_type": MODEL_TYPE, "format": FORMAT, "format_version": FORMAT_VERSION,
+                "genosparse_version": genosparse.__version__, "model": model.config.to_dict(),
+                "vocabulary": list(TOKENS)}
+        (tmp / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
+        (tmp / README).write_text(model_card(model))
     return path
+
+
+def describe_checkpoint(model: GenomicModel | str | os.PathLike) -> str:
+    """A checkpoint's name and a short hash of its weights, for provenance (a VCF header line).
+
+    A checkpoint folder, shipped name or ``.ckpt``: ``"<as given> (model.safetensors sha256:<12 hex>)"``,
+    the SHA-256 of the weights file. A model in memory: ``"in-memory model (weights sha256:<12 hex>)"``,
+    the SHA-256 of its float32 state dict as safetensors would store it.
+    """
+    if isinstance(model, GenomicModel):
+        state = {k: v.detach().float().contiguous().cpu() for k, v in sorted(model.state_dict().items())}
+        return f"in-memory model (weights sha256:{hashlib.sha256(save(state)).hexdigest()[:12]})"
+    path = resolve_checkpoint(model)
+    weights = path / WEIGHTS if path.is_dir() else path
+    digest = hashlib.sha256()
+    with open(weights, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return f"{model} ({weights.name} sha256:{digest.hexdigest()[:12]})"
 
 
 def _read_config(folder: Path) -> ModelConfig:

@@ -23,13 +23,13 @@ import torch
 from tqdm.auto import tqdm
 
 from genosparse.errors import ConfigError, check_ints
+from genosparse.io import Table, atomic_output, register_table, register_writer, writer_for
 from genosparse.genome import Genome
 from genosparse.genome.bed import read_bed
 from genosparse.genome.regions import region_list
 from genosparse.models.backbone import GenomicModel
 from genosparse.scoring.fasta import STREAM_CHUNK, equal_length_batches, tile_intervals
 from genosparse.scoring.prepare import Inference, fit_in_memory, prepare
-from genosparse.scoring.writers import atomic_output
 from genosparse.sequence.vocab import N, encode
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,38 @@ def _chunk(items: list[_Item], values: list[np.ndarray], pooled: bool, longest: 
                           np.array([it.end for it in items], np.int64), stacked.astype(np.float32), flags)
 
 
-def write_embeddings(chunks: Iterable[EmbeddingChunk], path: str | os.PathLike) -> int:
+def _chunk_block(chunk: EmbeddingChunk) -> dict[str, list | np.ndarray]:
+    """Table rows of a chunk: coordinates and flag, then ``emb_0 ... emb_{C-1}`` (pooled) or ``embedding``
+    (per item, its ``(L, C)`` token embeddings)."""
+    block: dict[str, list | np.ndarray] = {"name": chunk.names, "start": chunk.starts, "end": chunk.ends,
+                                           "flag": chunk.flags}
+    if chunk.values.ndim == 2:
+        block.update((f"emb_{c}", chunk.values[:, c]) for c in range(chunk.values.shape[1]))
+    else:
+        block["embedding"] = list(chunk.values)
+    return block
+
+
+register_table(EmbeddingChunk, Table("embeddings", (
+    ("name", "contig or sequence name"),
+    ("start", "0-based start (bases; 0 for in-memory sequences)"),
+    ("end", "0-based end, exclusive"),
+    ("flag", "empty, all_N (no A/C/G/T) or empty (no bases)"),
+), _chunk_block))
+
+
+def write_embeddings(chunks: Iterable[EmbeddingChunk], path: str | os.PathLike, fmt: str | None = None) -> int:
+    """Write ``chunks`` to ``path`` in a format of the registry (``npz``, the only one; chosen by
+    :func:`genosparse.io.writer_for`). Returns N, the number of items written.
+
+    Raises:
+        ConfigError: an unknown format, or a stream (``-``) as ``path`` (NPZ needs a file).
+    """
+    return writer_for("embeddings", path, fmt).write(chunks, path)
+
+
+@register_writer("embeddings", "npz", (".npz",), streams=False)
+def write_npz(chunks: Iterable[EmbeddingChunk], path: str | os.PathLike) -> int:
     """Write ``chunks`` to an NPZ at ``path`` atomically, streaming the values through a spool file.
 
     Arrays: ``names`` (N,) str, ``starts``/``ends`` (N,) int64 (0-based half-open bases),

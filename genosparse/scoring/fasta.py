@@ -45,20 +45,13 @@ class ScoreRow:
 def tile_intervals(genome: Genome, window: int, regions: Iterable[str] | None) -> list[Interval]:
     """Tile each contig (or region) into consecutive windows of ``window`` bases; the last may be shorter."""
     if regions:
-        spans = []
-        for text in regions:
-            contig, start, end = parse_region(text)
-            name, length = genome.resolve(contig), genome.length(contig)
-            if end is not None and end > length:
-                raise FastaError(f"region {text} extends past the end of contig {name} ({length:,} bases) "
-                                 f"in {genome.path}")
-            spans.append((name, start or 0, length if end is None else end))
+        spans = [_whole(genome, region) for region in regions]
     else:
-        spans = [(name, 0, length) for name, length in genome.lengths.items()]
+        spans = [Interval(name, 0, length) for name, length in genome.lengths.items()]
     intervals = []
-    for contig, start, end in spans:
-        # an empty record still gets its (flagged) row
-        intervals += [Interval(contig, s, min(s + window, end)) for s in range(start, max(end, start + 1), window)]
+    for iv in spans:  # an empty record still gets its (flagged) row
+        intervals += [Interval(iv.contig, s, min(s + window, iv.end))
+                      for s in range(iv.start, max(iv.end, iv.start + 1), window)]
     return intervals
 
 
@@ -146,3 +139,32 @@ def _score_part(inference: Inference, part: list[Interval], batch_size: int, rc_
                                         "all_N" if empty else "")
             bar.update(len(chunk))
     return rows
+
+
+def sorted_regions(genome: Genome, regions: Iterable[str] | None) -> list[Interval] | None:
+    """``regions`` (as :func:`score_fasta` takes them) in genome order, FASTA contig order then start, as
+    bedGraph needs them; None stays None.
+
+    Raises:
+        FastaError: two regions overlap (naming both: merge them, or write TSV, which keeps them as given),
+            an unknown contig, or a region past a contig end.
+    """
+    regions = region_list(regions)
+    if not regions:
+        return None
+    order = {name: k for k, name in enumerate(genome.lengths)}
+    spans = sorted((_whole(genome, region) for region in regions), key=lambda iv: (order[iv.contig], iv.start))
+    for before, after in zip(spans, spans[1:]):
+        if after.contig == before.contig and after.start < before.end:
+            raise FastaError(f"regions {before} and {after} overlap; bedGraph intervals must not overlap: merge "
+                             "them into one region, or write TSV (--format tsv), which keeps regions as given")
+    return spans
+
+
+def _whole(genome: Genome, region) -> Interval:
+    """One region as an :class:`Interval` of ``genome`` (a bare contig: all of it)."""
+    contig, start, end = parse_region(region)
+    name, length = genome.resolve(contig), genome.length(contig)
+    if end is not None and end > length:
+        raise FastaError(f"region {region} extends past the end of contig {name} ({length:,} bases) in {genome.path}")
+    return Interval(name, start or 0, length if end is None else end)

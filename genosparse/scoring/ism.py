@@ -27,12 +27,12 @@ import torch
 from tqdm.auto import tqdm
 
 from genosparse.errors import FastaError, check_ints
+from genosparse.io import Table, atomic_output, formats, register_table, register_writer, write_table, writer_for
 from genosparse.genome import Genome
 from genosparse.genome.regions import parse_region
 from genosparse.models.backbone import GenomicModel
 from genosparse.scoring.passes import PassPlan
 from genosparse.scoring.prepare import fit_in_memory, prepare
-from genosparse.scoring.writers import atomic_output
 from genosparse.sequence.vocab import NUM_BASES, TOKEN_TO_BYTE
 
 log = logging.getLogger(__name__)
@@ -123,8 +123,46 @@ def ism(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Geno
     return IsmResult(name, start, end, ref, bases[alts], scores)
 
 
+def _ism_block(result: IsmResult) -> dict[str, list | np.ndarray]:
+    """One row per position and alternative, positions in order, alternatives in row order."""
+    length = result.end - result.start
+    starts = np.repeat(np.arange(result.start, result.end), 3)
+    return {"chrom": [result.contig] * (3 * length), "start": starts, "end": starts + 1,
+            "ref": np.repeat(np.array(list(result.ref), dtype="<U1"), 3), "alt": result.alts.T.reshape(-1),
+            "llr": result.scores.T.reshape(-1).astype(np.float64)}
+
+
+ISM_TABLE = Table("ism", (
+    ("chrom", "contig as in the FASTA"),
+    ("start", "0-based position of the base (bases)"),
+    ("end", "start + 1"),
+    ("ref", "reference base"),
+    ("alt", "the substituted base"),
+    ("llr", "log P(alt) - log P(ref), natural log; nan where the reference is N"),
+), _ism_block)
+register_table(IsmResult, ISM_TABLE)
+
+
+@register_writer("ism", "tsv", (".tsv",))
+def _write_tsv(result: IsmResult, path: str | os.PathLike) -> None:
+    write_table(result, path, ISM_TABLE)
+
+
+@register_writer("ism", "npz", (".npz",), streams=False)
+def _write_npz(result: IsmResult, path: str | os.PathLike) -> None:
+    with atomic_output(path, "wb") as out:
+        np.savez_compressed(out, scores=result.scores, alts=result.alts, ref=np.array(list(result.ref)),
+                            contig=result.contig, start=result.start, end=result.end)
+
+
+@register_writer("ism", "png", (".png",), streams=False)
+def _write_png(result: IsmResult, path: str | os.PathLike) -> None:
+    with atomic_output(path, "wb") as out:
+        _heatmap(result).savefig(out, format="png", dpi=120)
+
+
 def write_ism(result: IsmResult, prefix: str | os.PathLike) -> list[Path]:
-    """Write ``PREFIX.tsv``, ``PREFIX.npz`` and ``PREFIX.png``, each atomically.
+    """Write ``PREFIX.tsv``, ``PREFIX.npz`` and ``PREFIX.png`` (every ISM format of the registry), each atomically.
 
     - TSV: header ``chrom start end ref alt llr``, one line per position and alternative
       (rows in the order of the module docstring); ``start``/``end`` 0-based half-open.
@@ -137,19 +175,11 @@ def write_ism(result: IsmResult, prefix: str | os.PathLike) -> list[Path]:
         The three paths.
     """
     prefix = Path(prefix)
-    paths = [prefix.with_name(prefix.name + suffix) for suffix in (".tsv", ".npz", ".png")]
-    with atomic_output(paths[0]) as out:
-        out.write("chrom\tstart\tend\tref\talt\tllr\n")
-        for j, base in enumerate(result.ref):
-            position = result.start + j
-            for k in range(3):
-                out.write(f"{result.contig}\t{position}\t{position + 1}\t{base}\t{result.alts[k, j]}\t"
-                          f"{result.scores[k, j]:.6g}\n")
-    with atomic_output(paths[1], "wb") as out:
-        np.savez_compressed(out, scores=result.scores, alts=result.alts, ref=np.array(list(result.ref)),
-                            contig=result.contig, start=result.start, end=result.end)
-    with atomic_output(paths[2], "wb") as out:
-        _heatmap(result).savefig(out, format="png", dpi=120)
+    paths = []
+    for fmt in formats("ism"):
+        writer = writer_for("ism", prefix, fmt)
+        paths.append(prefix.with_name(prefix.name + writer.extensions[0]))
+        writer.write(result, paths[-1])
     return paths
 
 

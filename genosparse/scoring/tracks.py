@@ -28,6 +28,7 @@ from genosparse.errors import ConfigError, FastaError, check_ints
 from genosparse.genome import Genome
 from genosparse.genome.bed import read_bed
 from genosparse.genome.regions import Interval, parse_region, region_list
+from genosparse.io import Table, register_table
 from genosparse.models.backbone import GenomicModel
 from genosparse.scoring.fasta import STREAM_CHUNK, interval_batches
 from genosparse.scoring.prepare import Inference, fit_in_memory, prepare
@@ -53,6 +54,21 @@ class TrackSegment:
     @property
     def end(self) -> int:
         return self.start + self.step * len(self.values)
+
+
+def _segment_block(seg: TrackSegment) -> dict[str, np.ndarray | list]:
+    keep = np.flatnonzero(np.isfinite(seg.values))
+    starts = seg.start + seg.step * keep
+    return {"chrom": [seg.contig] * len(keep), "start": starts, "end": starts + seg.step,
+            "value": seg.values[keep].astype(np.float64)}
+
+
+register_table(TrackSegment, Table("track", (
+    ("chrom", "contig as in the FASTA"),
+    ("start", "0-based start of the value's bases (bases)"),
+    ("end", "0-based end, exclusive (start + bin size)"),
+    ("value", "masked log-likelihood (natural log), mean over the bin; bases without a value (N) are left out"),
+), _segment_block))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shlex
+import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -28,14 +30,16 @@ import torch
 from tqdm.auto import tqdm
 
 from genosparse.errors import ConfigError, check_ints
+from genosparse.io import writer_for
 from genosparse.genome import Genome
 from genosparse.genome.alleles import Variant, fits_window, variant_windows
 from genosparse.genome.vcf import VcfSource, open_vcf
 from genosparse.models.backbone import GenomicModel
+from genosparse.models.checkpoint import describe_checkpoint
 from genosparse.scoring.effects import FLAGS, ScoredRecord, VariantScore, plan_variant, variant_scores
 from genosparse.scoring.passes import PassPlan
 from genosparse.scoring.prepare import Inference, fit_in_memory, prefetch, prepare
-from genosparse.scoring.variant_writers import FORMATS, info_definitions, vcf_output, write_tsv, write_vcf
+from genosparse.scoring.variant_writers import info_definitions, vcf_output
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +135,8 @@ def score_records(model: GenomicModel | Inference | str | os.PathLike, source: V
 def score_variants(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Genome,
                    vcf: str | os.PathLike, *, window: int | None = None, flank: int = 64, batch_size: int = 8,
                    rc_average: bool = True, num_passes: int = 8, embedding: bool = True, ref_mismatch: str = "flag",
-                   strict_contigs: bool = False, device: torch.device | str | None = None,
-                   progress: bool = True) -> Iterator[VariantScore]:
+                   strict_contigs: bool = False, contig_lengths: str = "error",
+                   device: torch.device | str | None = None, progress: bool = True) -> Iterator[VariantScore]:
     """Score every ALT of a VCF with an MLM model; stream one :class:`VariantScore` per ALT in input order.
 
     Args:
@@ -148,17 +152,20 @@ def score_variants(model: GenomicModel | str | os.PathLike, fasta: str | os.Path
             then costs one masked REF pass per position and strand).
         ref_mismatch: ``flag`` / ``skip`` / ``fail``, see :data:`genosparse.genome.vcf.REF_MISMATCH_MODES`.
         strict_contigs: raise when a VCF contig is missing from the FASTA (default: flag).
+        contig_lengths: ``error`` (default) or ``warn`` when a ``##contig`` length of the VCF
+            differs from the FASTA's (another build), see :func:`~genosparse.genome.vcf.open_vcf`.
         device: default CUDA when available, else CPU.
         progress: show a tqdm progress bar (records).
     Yields:
         :class:`VariantScore`, one per ALT (one ``no_alt`` per record with ALT ``.``).
     Raises:
-        VariantError: unreadable VCF, REF mismatches with ``fail``, missing contigs with ``strict_contigs``.
+        VariantError: unreadable VCF, REF mismatches with ``fail``, missing contigs with ``strict_contigs``,
+            ``##contig`` lengths that differ from the FASTA's (with ``contig_lengths="error"``).
         FastaError: unreadable FASTA.
         ConfigError: unreadable checkpoint, a non-MLM model or bad settings.
     """
     inference = prepare(model, fasta, window=window, device=device, head="mlm", what="variant scoring", min_window=2)
-    with open_vcf(vcf, inference.genome, strict_contigs=strict_contigs) as source:
+    with open_vcf(vcf, inference.genome, strict_contigs=strict_contigs, contig_lengths=contig_lengths) as source:
         for scored in score_records(inference, source, flank=flank, batch_size=batch_size, rc_average=rc_average,
                                     num_passes=num_passes, embedding=embedding, ref_mismatch=ref_mismatch,
                                     progress=progress):
@@ -166,14 +173,23 @@ def score_variants(model: GenomicModel | str | os.PathLike, fasta: str | os.Path
 
 
 def annotate_vcf(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Genome,
-                 vcf: str | os.PathLike, out: str | os.PathLike, *, fmt: str = "vcf", strict_contigs: bool = False,
+                 vcf: str | os.PathLike, out: str | os.PathLike, *, fmt: str | None = None,
+                 strict_contigs: bool = False,
                  window: int | None = None, flank: int = 64, batch_size: int = 8, rc_average: bool = True,
                  num_passes: int = 8, embedding: bool = True, ref_mismatch: str = "flag",
+                 contig_lengths: str = "error", command: str | None = None,
+                 checkpoint: str | os.PathLike | None = None, threads: int = 1,
                  device: torch.device | str | None = None, progress: bool = True) -> dict[str, int]:
-    """Score ``vcf`` and write it to ``out`` as an annotated bgzip VCF (``fmt="vcf"``) or a TSV.
+    """Score ``vcf`` and write it to ``out`` as an annotated VCF (``fmt="vcf"``) or a TSV.
 
-    Arguments as :func:`score_variants`; the writers are
-    :func:`~genosparse.scoring.variant_writers.write_vcf` (indexed when the input is sorted) and
+    Arguments as :func:`score_variants`; ``vcf`` may also be ``-`` (standard input, spooled to a
+    temporary file) and ``out`` ``-`` (standard output: plain VCF, or TSV). The format is ``fmt``,
+    else the extension's (``.vcf.gz``/``.vcf.bgz`` bgzip + tabix, ``.vcf`` plain, ``.tsv``), else VCF.
+    The writers are :func:`~genosparse.scoring.variant_writers.write_vcf` (indexed when the
+    input is sorted; its header records this run: version, ``command`` (default: this process's
+    command line) and the checkpoint's name and weights hash: ``checkpoint``, the name ``model`` was
+    loaded from, else ``model`` itself, see :func:`~genosparse.models.checkpoint.describe_checkpoint`; ``threads``:
+    htslib threads reading and compressing bgzip) and
     :func:`~genosparse.scoring.variant_writers.write_tsv`. Records stream from the reader
     through the model to the writer.
 
@@ -181,11 +197,10 @@ def annotate_vcf(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLi
         Counts: ``records`` and ``variants`` written, ``scored``, ``skipped`` records (REF
         mismatches with ``skip``), and one entry per flag.
     Raises:
-        ConfigError: an unknown ``fmt`` (and as :func:`score_variants`).
+        ConfigError: an unknown ``fmt`` or output name (and as :func:`score_variants`).
     """
-    if fmt not in FORMATS:
-        raise ConfigError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    if fmt == "vcf":
+    writer = writer_for("variants", out, fmt)
+    if writer.format == "vcf":
         vcf_output(out)  # fail before reading anything
     inference = prepare(model, fasta, window=window, device=device, head="mlm", what="variant scoring", min_window=2)
     counts: Counter = Counter()
@@ -200,19 +215,19 @@ def annotate_vcf(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLi
                     counts[s.flag] += 1
             yield scored
 
-    with open_vcf(vcf, inference.genome, strict_contigs=strict_contigs) as source:
+    with open_vcf(vcf, inference.genome, strict_contigs=strict_contigs, contig_lengths=contig_lengths,
+                  threads=threads) as source:
         records = counted(score_records(inference, source, flank=flank, batch_size=batch_size,
                                         rc_average=rc_average, num_passes=num_passes, embedding=embedding,
                                         ref_mismatch=ref_mismatch, progress=progress))
-        if fmt == "tsv":
-            write_tsv(records, out)
-        else:
-            if not source.scan.is_sorted:
-                log.warning("%s is not sorted by contig and position: writing %s in input order without a tabix "
-                            "index (sort with `bcftools sort` to get one)", source.path, out)
-            write_vcf(records, source.header, out,
-                      info_definitions(inference.window, flank, rc_average, num_passes, embedding),
-                      index=source.scan.is_sorted)
+        if writer.format == "vcf" and vcf_output(out) and not source.scan.is_sorted:
+            log.warning("%s is not sorted by contig and position: writing %s in input order without a tabix "
+                        "index (sort with `bcftools sort` to get one)", source.path, out)
+        provenance = {"command": shlex.join(sys.argv) if command is None else command,
+                      "checkpoint": describe_checkpoint(model if checkpoint is None else checkpoint)}
+        writer.write(records, out, header=source.header, index=source.scan.is_sorted, provenance=provenance,
+                     threads=threads, used=source.scan.used_tags,
+                     definitions=info_definitions(inference.window, flank, rc_average, num_passes, embedding))
         counts["skipped"] = source.scan.num_records - counts["records"]
     flags = ", ".join(f"{key} {counts[key]}" for key in [*FLAGS, "padded"] if counts[key])
     log.info("%s: %d records, %d ALT alleles, %d scored%s%s", out, counts["records"], counts["variants"],

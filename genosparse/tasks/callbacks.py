@@ -22,6 +22,7 @@ import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from genosparse.errors import TrainingError
+from genosparse.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +35,8 @@ def save_last(trainer: L.Trainer, dirpath: str | os.PathLike) -> Path | None:
     if trainer.global_step == 0 or trainer.fast_dev_run:
         return None
     path = Path(dirpath) / LAST
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{LAST}.part")
-    trainer.save_checkpoint(tmp)
-    if trainer.is_global_zero:
-        os.replace(tmp, path)
+    with atomic_path(path, commit=trainer.is_global_zero) as tmp:  # Lightning writes on rank 0 only
+        trainer.save_checkpoint(tmp)
     return path
 
 

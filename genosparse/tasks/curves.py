@@ -6,7 +6,7 @@ import csv
 import os
 from pathlib import Path
 
-from genosparse.scoring.writers import atomic_output
+from genosparse.io import atomic_output
 
 
 def read_metric_series(metrics_csv: str | os.PathLike) -> dict[str, tuple[list[int], list[float]]]:

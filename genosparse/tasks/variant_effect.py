@@ -23,6 +23,7 @@ from torchmetrics import MeanSquaredError, MetricCollection, PearsonCorrCoef, Sp
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC
 
 from genosparse.errors import ConfigError
+from genosparse.io import atomic_output, atomic_path
 from genosparse.models.checkpoint import load_model, save_model
 from genosparse.sequence.vocab import reverse_complement
 from genosparse.tasks.base import GenomicTask
@@ -136,11 +137,10 @@ class VariantEffectTask(GenomicTask):
         :meth:`load_exported` restores the whole task.
         """
         folder = save_model(self.model, path)
-        weights, config = folder / f".{HEAD_WEIGHTS}.part", folder / f".{HEAD_CONFIG}.part"
-        save_file({k: v.detach().contiguous().cpu() for k, v in self.effect_head.state_dict().items()}, weights)
-        config.write_text(json.dumps({**self.head_config, "rc_average": self.rc_average}, indent=2) + "\n")
-        os.replace(weights, folder / HEAD_WEIGHTS)
-        os.replace(config, folder / HEAD_CONFIG)
+        with atomic_path(folder / HEAD_WEIGHTS) as weights:
+            save_file({k: v.detach().contiguous().cpu() for k, v in self.effect_head.state_dict().items()}, weights)
+        with atomic_output(folder / HEAD_CONFIG) as config:
+            config.write(json.dumps({**self.head_config, "rc_average": self.rc_average}, indent=2) + "\n")
         return folder
 
     @classmethod

@@ -120,9 +120,9 @@ def test_sigterm_leaves_no_partial_output(tmp_path, chr20, tiny_mlm):
                              "--fasta", str(chr20), "--region", "20:30,000,001-40,000,000", "--out", str(out),
                              "--quiet"], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while not list(tmp_path.glob(".o.bedgraph.*.part")) and time.time() < deadline:
+    while not list(tmp_path.glob(".o.bedgraph.*")) and time.time() < deadline:
         time.sleep(0.2)
-    assert list(tmp_path.glob(".o.bedgraph.*.part")), "scoring never started"
+    assert list(tmp_path.glob(".o.bedgraph.*")), "scoring never started"
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 128 + signal.SIGTERM
     assert list(tmp_path.iterdir()) == []

@@ -69,7 +69,9 @@ def test_four_processes_index_once_and_read_the_same_bases(tmp_path, chr17_copie
 def test_files_left_by_a_killed_index_build_are_replaced(tmp_path, chr17_copies):
     paths, expected = chr17_copies
     path = paths["bgzf"]
-    for name in (".chr17.fa.gz.lock", "chr17.fa.gz.fai.tmp", "chr17.fa.gz.gzi.tmp"):
-        (path.parent / name).write_bytes(b"half-written")
+    (path.parent / ".chr17.fa.gz.lock").write_bytes(b"")
+    for name in ("chr17.fa.gz.fai", "chr17.fa.gz.gzi"):  # genosparse.io.atomic_path's temporary folders
+        (path.parent / f".{name}.k2jd_9ab").mkdir()
+        (path.parent / f".{name}.k2jd_9ab" / name).write_bytes(b"half-written")
     assert Genome(path).fetch("chr17", 0, 60) == expected[0]
     assert sorted(os.listdir(path.parent)) == ["chr17.fa.gz", "chr17.fa.gz.fai", "chr17.fa.gz.gzi"]

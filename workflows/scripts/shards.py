@@ -4,9 +4,11 @@
 ``contigs.txt`` (the shard names: contigs in order of first appearance, percent-encoded when
 they hold characters unsafe in file names, such as ``/``), written to a temporary
 folder renamed onto OUTDIR. A VCF without records gives one header-only shard,
-:data:`NO_RECORDS`, so the gathered output is a valid (annotated, empty) VCF too. ``gather-vcf OUT SHARD...``: concatenate per-contig VCFs (header of the first) into
-one bgzipped VCF, tabix-indexed when the shards are. ``gather-bigwig FASTA OUT SHARD...``: merge
-per-contig bigWigs into one whose chromosome sizes are the FASTA's. Every output is atomic.
+:data:`NO_RECORDS`, so the gathered output is a valid (annotated, empty) VCF too.
+``gather-vcf OUT SHARD...``: concatenate per-contig VCFs into one bgzipped VCF (the header of the
+first plus the definitions only other shards have), tabix-indexed when the shards are.
+``gather-bigwig FASTA OUT SHARD...``: merge per-contig bigWigs into one whose chromosome sizes are
+the FASTA's. Every output is atomic.
 """
 
 from __future__ import annotations
@@ -14,9 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
@@ -28,6 +28,7 @@ from genosparse.cli.common import run_command
 from genosparse.errors import VariantError
 from genosparse.genome import Genome
 from genosparse.genome.vcf import open_vcf, quiet_htslib
+from genosparse.io import atomic_folder, atomic_path
 from genosparse.scoring.track_writers import write_track
 from genosparse.scoring.tracks import TrackSegment
 
@@ -43,17 +44,9 @@ def shard_name(contig: str) -> str:
     return quote(contig, safe="") if contig not in (".", "..") else quote(contig.replace(".", "%2E"), safe="%")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def split_vcf(vcf: Path, fasta: Path, outdir: Path) -> None:
     """Write ``outdir/<contig>.vcf.gz`` per contig of ``vcf`` and ``outdir/contigs.txt``."""
-    outdir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
-    try:
+    with atomic_folder(outdir) as tmp:
         with open_vcf(vcf, Genome(fasta)) as source:
             writers: dict[str, pysam.VariantFile] = {}
             try:
@@ -72,24 +65,14 @@ def split_vcf(vcf: Path, fasta: Path, outdir: Path) -> None:
                 for writer in writers.values():
                     writer.close()
         (tmp / "contigs.txt").write_text("".join(f"{shard_name(c)}\n" for c in writers))
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700; the shard folder gets the usual permissions
-        if outdir.exists():
-            shutil.rmtree(outdir)
-        os.replace(tmp, outdir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def gather_vcf(out: Path, shards: list[Path]) -> None:
     """Concatenate ``shards`` (bgzipped VCFs with one header) into ``out`` (+ ``.tbi`` when all shards have one)."""
     if out.is_dir():
         raise VariantError(f"{out} is a directory; give the gathered VCF a file name such as {out / 'calls.vcf.gz'}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        data = tmp / out.name
-        with quiet_htslib(), pysam.VariantFile(str(shards[0])) as first:
-            header = first.header.copy()
+    with atomic_path(out) as data:
+        header = _gathered_header(shards)
         with quiet_htslib(), pysam.VariantFile(str(data), "wz", header=header) as writer:
             for shard in shards:
                 with quiet_htslib(), pysam.VariantFile(str(shard)) as reader:
@@ -104,11 +87,23 @@ def gather_vcf(out: Path, shards: list[Path]) -> None:
             with quiet_htslib():
                 pysam.tabix_index(str(data), preset="vcf", force=True)
             os.replace(f"{data}.tbi", f"{out}.tbi")
-        os.replace(data, out)
-        if Path(f"{out}.tbi").is_file():
-            os.utime(f"{out}.tbi")  # htslib warns about an index older than its data
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    if Path(f"{out}.tbi").is_file():
+        os.utime(f"{out}.tbi")  # htslib warns about an index older than its data
+
+
+def _gathered_header(shards: list[Path]) -> pysam.VariantHeader:
+    """The first shard's header plus the INFO, FORMAT, FILTER and contig definitions only other shards have
+    (``genosparse vep`` keeps in each shard only the definitions its records use)."""
+    with quiet_htslib(), pysam.VariantFile(str(shards[0])) as first:
+        header = first.header.copy()
+    for shard in shards[1:]:
+        with quiet_htslib(), pysam.VariantFile(str(shard)) as other:
+            for line in other.header.records:
+                defined = {"INFO": header.info, "FORMAT": header.formats, "FILTER": header.filters,
+                           "CONTIG": header.contigs}.get(line.type)
+                if defined is not None and line.get("ID") not in defined:
+                    header.add_record(line)
+    return header
 
 
 def _shard_segments(path: Path):
