@@ -56,7 +56,7 @@ import numpy as np
 import pyfaidx
 from Bio import bgzf
 
-from genosparse.errors import ArgumentError, FastaError, input_file
+from genosparse.errors import PATH, ArgumentError, FastaError, check_type, input_file
 from genosparse.genome.contigs import contig_name, resolve_contig
 from genosparse.sequence.vocab import BYTE_TO_TOKEN, INVALID, N, TOKEN_TO_BYTE, invalid_message
 
@@ -103,9 +103,11 @@ class Genome:
     Raises:
         FastaError: missing file (here), plain gzip or other compression, unusable
             line layout or index (on first access).
+        ArgumentError: ``path`` neither a string nor a path.
     """
 
     def __init__(self, path: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None):
+        check_type("path", path, PATH, "a FASTA path (str or os.PathLike)")
         self.path = input_file(os.path.abspath(os.path.expanduser(path)), "FASTA", FastaError)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._faidx: pyfaidx.Faidx | None = None

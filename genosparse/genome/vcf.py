@@ -34,13 +34,21 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pysam
 
-from genosparse.errors import FastaError, SequenceError, VariantError, input_file
+from genosparse.errors import PATH, FastaError, SequenceError, VariantError, check_type, input_file
 from genosparse.genome.alleles import Variant, make_variants, ref_matches
 from genosparse.genome.contigs import contig_aliases
 from genosparse.genome.fasta import Genome
+from genosparse.genome.variant_table import is_dataframe, write_dataframe, write_variant_file
+
+if TYPE_CHECKING:  # pandas is imported only when a DataFrame is given
+    import pandas
+
+    VcfInput = str | os.PathLike | pysam.VariantFile | pandas.DataFrame
+    """What :func:`open_vcf` reads."""
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +86,14 @@ class VcfSource:
     """An opened VCF/BCF, scanned against a FASTA (use :func:`open_vcf`).
 
     Attributes:
-        path: the VCF as given.
+        path: the VCF as given (for in-memory variants, what they are: ``the DataFrame``).
         genome: the reference.
         header: the pysam header of the records :meth:`records` yields (every contig and tag
             the records use is defined).
         scan: the first pass's :class:`VcfScan`.
     """
 
-    def __init__(self, path: Path, genome: Genome, readable: Path, scan: VcfScan, header: pysam.VariantHeader):
+    def __init__(self, path: Path | str, genome: Genome, readable: Path, scan: VcfScan, header: pysam.VariantHeader):
         self.path, self.genome, self._readable, self.scan, self.header = path, genome, readable, scan, header
 
     def records(self) -> Iterator[tuple[int, pysam.VariantRecord]]:
@@ -132,27 +140,45 @@ def check_ref_mismatches(source: VcfSource, mode: str) -> None:
         "and the FASTA are the same build, or flag or skip those records (--ref-mismatch flag|skip)")
 
 
+
+
 @contextlib.contextmanager
-def open_vcf(path: str | os.PathLike, genome: Genome, *, strict_contigs: bool = False) -> Iterator[VcfSource]:
+def open_vcf(vcf: VcfInput, genome: Genome, *,
+             strict_contigs: bool = False) -> Iterator[VcfSource]:
     """Open and scan a VCF/BCF against ``genome`` (see the module docstring).
 
     Contigs missing from the FASTA are logged (listed with their record counts) before
     anything else happens; their variants are flagged ``contig_missing``.
 
     Args:
-        path: VCF (plain, bgzip or gzip) or BCF.
+        vcf: VCF (plain, bgzip or gzip) or BCF path; or an open ``pysam.VariantFile`` (its
+            records not yet read) or a DataFrame of variants (columns ``chrom``, ``pos`` 1-based,
+            ``ref``, ``alt``: :mod:`genosparse.genome.variant_table`), both written to a temporary
+            VCF first, so every input is read the same way.
         genome: the reference FASTA.
         strict_contigs: raise instead of flagging when a contig is missing from the FASTA.
     Yields:
         A :class:`VcfSource`; temporary copies are deleted when the block exits.
     Raises:
         VariantError: missing or unreadable file, a malformed record (naming the record
-            number and the last good ``CHROM:POS``), contigs missing with ``strict_contigs``.
+            number and the last good ``CHROM:POS``), contigs missing with ``strict_contigs``,
+            a DataFrame with a missing column or a bad value (naming the row).
         FastaError: an unusable FASTA, or a contig name that is ambiguous in it.
+        ArgumentError: ``vcf`` of another type.
     """
-    path = input_file(path, "VCF", VariantError)
+    if not (isinstance(vcf, pysam.VariantFile) or is_dataframe(vcf)):
+        check_type("vcf", vcf, PATH, "a VCF/BCF path, a pysam.VariantFile or a pandas DataFrame with columns chrom, "
+                   "pos, ref, alt")
+        vcf = input_file(vcf, "VCF", VariantError)
     with tempfile.TemporaryDirectory(prefix="genosparse-vcf-") as tmp:
-        readable = _readable_copy(path, Path(tmp))
+        readable = Path(tmp) / "records.vcf"
+        if isinstance(vcf, Path):
+            path, readable = vcf, _readable_copy(vcf, Path(tmp))
+        elif isinstance(vcf, pysam.VariantFile):
+            with quiet_htslib():
+                path = write_variant_file(vcf, readable)
+        else:
+            path = write_dataframe(vcf, genome, readable)
         scan, header, header_grew = _scan(path, readable, genome)
         if header_grew:
             log.info("%s uses contigs or tags its header does not define; reading it with those definitions added",

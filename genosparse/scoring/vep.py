@@ -22,12 +22,13 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pysam
 import torch
 from tqdm.auto import tqdm
 
-from genosparse.errors import ConfigError, check_ints
+from genosparse.errors import PATH, ConfigError, check_ints, check_type
 from genosparse.genome import Genome
 from genosparse.genome.alleles import Variant, fits_window, variant_windows
 from genosparse.genome.vcf import VcfSource, open_vcf
@@ -36,6 +37,9 @@ from genosparse.scoring.effects import FLAGS, ScoredRecord, VariantScore, plan_v
 from genosparse.scoring.passes import PassPlan
 from genosparse.scoring.prepare import Inference, fit_in_memory, prefetch, prepare
 from genosparse.scoring.variant_writers import FORMATS, info_definitions, vcf_output, write_tsv, write_vcf
+
+if TYPE_CHECKING:
+    from genosparse.genome.vcf import VcfInput
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +133,7 @@ def score_records(model: GenomicModel | Inference | str | os.PathLike, source: V
 
 
 def score_variants(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Genome,
-                   vcf: str | os.PathLike, *, window: int | None = None, flank: int = 64, batch_size: int = 8,
+                   vcf: VcfInput, *, window: int | None = None, flank: int = 64, batch_size: int = 8,
                    rc_average: bool = True, num_passes: int = 8, embedding: bool = True, ref_mismatch: str = "flag",
                    strict_contigs: bool = False, device: torch.device | str | None = None,
                    progress: bool = True) -> Iterator[VariantScore]:
@@ -138,7 +142,10 @@ def score_variants(model: GenomicModel | str | os.PathLike, fasta: str | os.Path
     Args:
         model: a loaded MLM :class:`GenomicModel`, a checkpoint folder or a shipped name.
         fasta: reference FASTA path or :class:`Genome`.
-        vcf: VCF (plain, bgzip, gzip) or BCF path.
+        vcf: VCF (plain, bgzip, gzip) or BCF path, an open ``pysam.VariantFile``, or a pandas DataFrame
+            with columns ``chrom``, ``pos`` (1-based, as VCF ``POS``), ``ref`` and ``alt`` (one ALT, or
+            several separated by commas) and optionally ``id``; a VariantFile or DataFrame is written
+            to a temporary VCF and read as a file is (:mod:`genosparse.genome.variant_table`).
         window: window length in bases; default the model's ``context_length``.
         flank: bases either side of the variant in the focus (pooling and PLL neighbourhood).
         batch_size: windows per forward pass (and about ``CHUNK * batch_size`` ALTs per chunk).
@@ -153,9 +160,11 @@ def score_variants(model: GenomicModel | str | os.PathLike, fasta: str | os.Path
     Yields:
         :class:`VariantScore`, one per ALT (one ``no_alt`` per record with ALT ``.``).
     Raises:
-        VariantError: unreadable VCF, REF mismatches with ``fail``, missing contigs with ``strict_contigs``.
+        VariantError: unreadable VCF, REF mismatches with ``fail``, missing contigs with ``strict_contigs``,
+            a DataFrame without the columns or with a bad value (naming the row).
         FastaError: unreadable FASTA.
         ConfigError: unreadable checkpoint, a non-MLM model or bad settings.
+        ArgumentError: an argument of the wrong type (also a ``TypeError``).
     """
     inference = prepare(model, fasta, window=window, device=device, head="mlm", what="variant scoring", min_window=2)
     with open_vcf(vcf, inference.genome, strict_contigs=strict_contigs) as source:
@@ -166,7 +175,7 @@ def score_variants(model: GenomicModel | str | os.PathLike, fasta: str | os.Path
 
 
 def annotate_vcf(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Genome,
-                 vcf: str | os.PathLike, out: str | os.PathLike, *, fmt: str = "vcf", strict_contigs: bool = False,
+                 vcf: VcfInput, out: str | os.PathLike, *, fmt: str = "vcf", strict_contigs: bool = False,
                  window: int | None = None, flank: int = 64, batch_size: int = 8, rc_average: bool = True,
                  num_passes: int = 8, embedding: bool = True, ref_mismatch: str = "flag",
                  device: torch.device | str | None = None, progress: bool = True) -> dict[str, int]:
@@ -183,6 +192,7 @@ def annotate_vcf(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLi
     Raises:
         ConfigError: an unknown ``fmt`` (and as :func:`score_variants`).
     """
+    check_type("out", out, PATH, "an output path (str or os.PathLike)")
     if fmt not in FORMATS:
         raise ConfigError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "vcf":
