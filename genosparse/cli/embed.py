@@ -22,7 +22,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=output_path, help="output .npz")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--region", action="append", help="chrom or chrom:start-end (1-based inclusive); repeatable")
-    group.add_argument("--regions", help="BED file (0-based): embed each interval as it is")
+    group.add_argument("--regions", help="BED file (0-based): embed each interval as it is, named by column 4; "
+                       "strand '-' (column 6) as the reverse complement")
     p.add_argument("--tokens", action="store_true", help="per-token (N, L, C) instead of mean-pooled (N, C)")
     p.add_argument("--window", type=positive_int, help="tile length in bases (default: the model's context length)")
     p.add_argument("--batch-size", type=positive_int, default=8, help="items per forward pass (default: 8)")

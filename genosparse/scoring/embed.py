@@ -113,7 +113,7 @@ def embed(model: GenomicModel | Inference | str | os.PathLike, fasta: str | os.P
     if (sequences is None) == (fasta is None) or (bed is not None and regions is not None):
         raise ConfigError("give either sequences or a FASTA (with at most one of bed and regions)")
     check_batch_size(batch_size)
-    inference = prepare(model, fasta, window=window, device=device, what="embedding", reads_genome=source is None)
+    inference = prepare(model, fasta, window=window, device=device, what="embedding", needs_genome=source is None)
     if source is not None:
         items = [_Item(name, name, 0, len(ids), "+", ids) for name, ids in source.tokens.items()]
     elif bed is not None:

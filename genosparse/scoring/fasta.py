@@ -119,7 +119,7 @@ def score_fasta(model: GenomicModel | Inference | str | os.PathLike, fasta: str 
     """
     regions = region_list(regions)
     check_batch_size(batch_size)
-    inference = prepare(model, fasta, window=window, device=device, what="scoring")
+    inference = prepare(model, fasta, window=window, device=device, what="scoring", needs_genome=True)
     intervals = tile_intervals(inference.genome, inference.window, regions)
     yield from _score_intervals(inference, inference.genome, intervals, batch_size, rc_average, progress)
 
@@ -147,7 +147,7 @@ def score_sequences(sequences: Sequences, model: GenomicModel | Inference | str 
     """
     source = named_sequences(sequences)
     check_batch_size(batch_size)
-    inference = prepare(model, window=window, device=device, what="scoring", reads_genome=False)
+    inference = prepare(model, window=window, device=device, what="scoring")
     intervals = tile_intervals(source, inference.window, None)
     yield from _score_intervals(inference, source, intervals, batch_size, rc_average, progress)
 

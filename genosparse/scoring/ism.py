@@ -91,7 +91,7 @@ def ism(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Geno
     check_ints(batch_size=batch_size)
     check_type("region", region, (str, tuple, Interval), "a region such as '20:1,000,001-1,000,200' (1-based) or "
                "('20', 1_000_000, 1_000_200) (0-based)")
-    inference = prepare(model, fasta, window=window, device=device, head="mlm", what="ISM")
+    inference = prepare(model, fasta, window=window, device=device, head="mlm", what="ISM", needs_genome=True)
     genome, window = inference.genome, inference.window
     contig, start, end = parse_region(region)
     if start is None:

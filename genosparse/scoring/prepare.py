@@ -103,7 +103,7 @@ def load_on_device(model: GenomicModel | str | os.PathLike,
 
 def prepare(model: GenomicModel | Inference | str | os.PathLike, fasta: str | os.PathLike | Genome | None = None, *,
             window: int | None = None, device: torch.device | str | None = None, head: str | None = None,
-            what: str = "scoring", min_window: int = 1, reads_genome: bool = True) -> Inference:
+            what: str = "scoring", min_window: int = 1, needs_genome: bool = False) -> Inference:
     """Everything a scorer needs before its first forward pass (see the module docstring).
 
     Args:
@@ -116,7 +116,7 @@ def prepare(model: GenomicModel | Inference | str | os.PathLike, fasta: str | os
         head: the head the scorer needs (``"mlm"``), or None for any.
         what: the scorer's name, for messages.
         min_window: the shortest window the scorer accepts.
-        reads_genome: False for scorers of in-memory sequences (``fasta`` not needed).
+        needs_genome: the scorer reads the genome (``fasta``, or the :class:`Inference`'s, must be given).
     Returns:
         An :class:`Inference`.
     Raises:
@@ -137,8 +137,7 @@ def prepare(model: GenomicModel | Inference | str | os.PathLike, fasta: str | os
         if (fasta is ready.genome and window == ready.window and default_device(device) == ready.device
                 and (head is None or model.config.head == head)):
             return ready
-    if reads_genome or fasta is not None:
-        check_type("fasta", fasta, (*PATH, Genome), "a FASTA path or an open Genome")
+    check_type("fasta", fasta, (*PATH, Genome), "a FASTA path or an open Genome", optional=not needs_genome)
     model, device = load_on_device(model, device)
     if head is not None and model.config.head != head:
         kind = {"mlm": "an MLM (masked-LM) checkpoint, head 'mlm'"}.get(head, f"a checkpoint with head {head!r}")

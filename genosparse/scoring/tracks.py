@@ -170,7 +170,7 @@ def score_track(model: GenomicModel | Inference | str | os.PathLike, fasta: str 
     check_ints(window=window, stride=stride, bin_size=bin_size, batch_size=batch_size)
     if bin_size < 1 or batch_size < 1 or (window is not None and window < 2):
         raise ConfigError(f"need bin_size >= 1, batch_size >= 1, window >= 2; got {bin_size}, {batch_size}, {window}")
-    inference = prepare(model, fasta, window=window, device=device, head="mlm",
+    inference = prepare(model, fasta, window=window, device=device, head="mlm", needs_genome=True,
                         what="a track (per-base log-likelihoods; `genosparse score` gives per-window scores)")
     genome, window = inference.genome, inference.window
     stride = stride or window // 2

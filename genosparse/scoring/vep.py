@@ -112,7 +112,7 @@ def score_records(model: GenomicModel | Inference | str | os.PathLike, source: V
     """
     check_ints(flank=flank, num_passes=num_passes, batch_size=batch_size)
     inference = prepare(model, source.genome, window=window, device=device, head="mlm", what="variant scoring",
-                        min_window=2)
+                        min_window=2, needs_genome=True)
     if flank < 0 or num_passes < 1 or batch_size < 1:
         raise ConfigError(f"need flank >= 0, num_passes >= 1 and batch_size >= 1; got {flank}, {num_passes}, "
                           f"{batch_size}")
@@ -166,7 +166,8 @@ def score_variants(model: GenomicModel | str | os.PathLike, fasta: str | os.Path
         ConfigError: unreadable checkpoint, a non-MLM model or bad settings.
         ArgumentError: an argument of the wrong type (also a ``TypeError``).
     """
-    inference = prepare(model, fasta, window=window, device=device, head="mlm", what="variant scoring", min_window=2)
+    inference = prepare(model, fasta, window=window, device=device, head="mlm", what="variant scoring", min_window=2,
+                        needs_genome=True)
     with open_vcf(vcf, inference.genome, strict_contigs=strict_contigs) as source:
         for scored in score_records(inference, source, flank=flank, batch_size=batch_size, rc_average=rc_average,
                                     num_passes=num_passes, embedding=embedding, ref_mismatch=ref_mismatch,
@@ -197,7 +198,8 @@ def annotate_vcf(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLi
         raise ConfigError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "vcf":
         vcf_output(out)  # fail before reading anything
-    inference = prepare(model, fasta, window=window, device=device, head="mlm", what="variant scoring", min_window=2)
+    inference = prepare(model, fasta, window=window, device=device, head="mlm", what="variant scoring", min_window=2,
+                        needs_genome=True)
     counts: Counter = Counter()
 
     def counted(records: Iterable[ScoredRecord]) -> Iterator[ScoredRecord]:

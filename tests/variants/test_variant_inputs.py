@@ -34,7 +34,7 @@ def _plain(source, tmp_path):
 def _frame(vcf_path, limit=None):
     """The records of a VCF read with pysam as a DataFrame with chrom, pos (1-based), id, ref, alt."""
     with pysam.VariantFile(str(vcf_path)) as vcf:
-        rows = [(r.chrom, r.pos, r.id, r.ref, ",".join(r.alts) if r.alts else ".") for _, r in zip(range(limit or 10**9), vcf)]
+        rows = [(r.chrom, r.pos, r.id, r.ref, ",".join(r.alts) if r.alts else ".") for r in vcf][:limit]
     return pd.DataFrame(rows, columns=["chrom", "pos", "id", "ref", "alt"])
 
 
