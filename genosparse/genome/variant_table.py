@@ -34,7 +34,12 @@ def write_variant_file(vcf: pysam.VariantFile, target: Path) -> str:
 
     Returns:
         What the records are, for messages (``the VariantFile calls.vcf.gz``).
+    Raises:
+        VariantError: ``vcf`` is closed, or opened for writing.
     """
+    if not vcf.is_open or not vcf.is_read:
+        raise VariantError(f"the VariantFile {os.fsdecode(vcf.filename)} is closed or open for writing; pass an "
+                           "open one, e.g. pysam.VariantFile(path), or the path itself")
     with open(target, "w") as out:
         out.write(str(vcf.header))
         for record in vcf:

@@ -51,6 +51,8 @@ def test_a_dataframe_and_a_variant_file_score_exactly_as_the_path(model, genome,
     by_frame = list(score_variants(model, genome, frame, **OPTS))
     with pysam.VariantFile(str(_plain(source, tmp_path))) as vcf:
         by_file = list(score_variants(model, genome, vcf, **OPTS))
+    with pytest.raises(VariantError, match="is closed"):
+        next(score_variants(model, genome, vcf, **OPTS))
     assert _key(by_frame) == _key(by_file) == _key(by_path) and len(by_path) == 300
     expected = np.array([(s.llr, s.embedding_distance) for s in by_path])
     assert np.isfinite(expected).all()
