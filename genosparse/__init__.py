@@ -6,8 +6,10 @@ The main entry points are importable from the top level; they load on first use,
     genosparse.load_model(path)            # checkpoint folder -> GenomicModel
     genosparse.GenomicModel.from_pretrained("chr20-mlm")  # the same through huggingface_hub's mixin
     genosparse.score_fasta(model, fasta)   # stream ScoreRow per record / window
-    genosparse.score_variants(model, fasta, vcf)  # stream VariantScore per ALT
+    genosparse.score_sequences(["ACGT...", ...], model)  # the same for in-memory sequences
+    genosparse.score_variants(model, fasta, vcf)  # stream VariantScore per ALT (vcf: path, VariantFile, DataFrame)
     genosparse.embed(model, fasta, bed=...)  # stream (N, C) / (N, L, C) embeddings with coordinates
+    genosparse.collect_embeddings(stream)  # the stream as numpy arrays with names (.to_anndata())
     genosparse.Genome(path)                # FASTA access (plain or BGZF)
     genosparse.sparse_attention(q, k, v, layout)
     genosparse.to_dataframe(stream)        # any of those streams as a pandas DataFrame (flat columns)
@@ -20,10 +22,12 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Genome": "genosparse.genome",
     "GenomicModel": "genosparse.models",
+    "collect_embeddings": "genosparse.scoring.embed",
     "embed": "genosparse.scoring.embed",
     "load_model": "genosparse.models",
     "save_model": "genosparse.models",
     "score_fasta": "genosparse.scoring",
+    "score_sequences": "genosparse.scoring",
     "score_variants": "genosparse.scoring.vep",
     "sparse_attention": "genosparse.attention",
     "to_dataframe": "genosparse.io",

@@ -59,7 +59,31 @@ def check_ints(**values: object) -> None:
                 raise TypeError
             operator.index(value)
         except TypeError:
-            raise ArgumentError(f"{name} must be an integer, got {value!r} ({type(value).__name__})") from None
+            raise ArgumentError(f"{name} must be an integer, got {described(value)}") from None
+
+
+PATH = (str, os.PathLike)
+"""The types a file argument of the Python API takes."""
+
+
+def check_type(name: str, value: object, expected: type | tuple[type, ...], description: str, *,
+               optional: bool = False) -> None:
+    """Raise :class:`ArgumentError` unless ``value`` is an instance of ``expected`` (or None when
+    ``optional``), e.g. ``check_type("fasta", 5, (*PATH, Genome), "a FASTA path or a Genome")``:
+    "fasta must be a FASTA path or a Genome, got 5 (int)".
+
+    The one type check of the public API's arguments, so a wrong type fails at the call with the
+    argument's name, never deep inside as an ``AttributeError``.
+    """
+    if (value is None and optional) or isinstance(value, expected):
+        return
+    raise ArgumentError(f"{name} must be {description}, got {described(value)}")
+
+
+def described(value: object) -> str:
+    """``value`` for a message: its repr (cut at 60 characters) and its type, e.g. ``5 (int)``."""
+    shown = repr(value)
+    return f"{shown if len(shown) <= 60 else shown[:57] + '...'} ({type(value).__name__})"
 
 
 def input_file(path: str | os.PathLike, what: str, error: type[GenosparseError]) -> Path:

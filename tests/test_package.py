@@ -10,9 +10,11 @@ from genosparse.sequence.labeled import read_labeled_tsv
 
 def test_top_level_exports_are_the_library_functions():
     from genosparse.models import load_model
-    from genosparse.scoring import score_fasta
+    from genosparse.scoring import score_fasta, score_sequences
+    from genosparse.scoring.embed import collect_embeddings
 
     assert genosparse.load_model is load_model and genosparse.score_fasta is score_fasta
+    assert genosparse.score_sequences is score_sequences and genosparse.collect_embeddings is collect_embeddings
 
 
 def test_import_is_light():

@@ -25,7 +25,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=formats("embeddings"), help="output format (default: npz)")
     group = p.add_mutually_exclusive_group()
     add_region_option(group)
-    group.add_argument("--regions", help="BED file (0-based): embed each interval as it is")
+    group.add_argument("--regions", help="BED file (0-based): embed each interval as it is, named by column 4; "
+                       "strand '-' (column 6) as the reverse complement")
     p.add_argument("--tokens", action="store_true", help="per-token (N, L, C) instead of mean-pooled (N, C)")
     p.add_argument("--window", type=positive_int, help="tile length in bases (default: the model's context length)")
     p.add_argument("--batch-size", type=positive_int, default=8, help="items per forward pass (default: 8)")

@@ -56,7 +56,7 @@ import numpy as np
 import pyfaidx
 from Bio import bgzf
 
-from genosparse.errors import ArgumentError, FastaError, input_file
+from genosparse.errors import PATH, ArgumentError, FastaError, check_type, input_file
 from genosparse.genome.contigs import contig_name, resolve_contig
 from genosparse.io import STDIO, atomic_output, atomic_path, is_stream, remove_leftovers
 from genosparse.sequence.vocab import BYTE_TO_TOKEN, INVALID, N, TOKEN_TO_BYTE, invalid_message
@@ -104,9 +104,11 @@ class Genome:
     Raises:
         FastaError: missing file (here), plain gzip or other compression, unusable
             line layout or index (on first access).
+        ArgumentError: ``path`` neither a string nor a path.
     """
 
     def __init__(self, path: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None):
+        check_type("path", path, PATH, "a FASTA path (str or os.PathLike)")
         if is_stream(path):
             raise FastaError(f"the FASTA cannot be read from {'standard input' if str(path) == STDIO else path}: "
                              "it is read at random positions through its index, so it must be a file (plain or "

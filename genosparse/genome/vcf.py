@@ -34,14 +34,22 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pysam
 
-from genosparse.errors import FastaError, SequenceError, VariantError, input_file
+from genosparse.errors import PATH, FastaError, SequenceError, VariantError, check_type, input_file
 from genosparse.genome.alleles import Variant, make_variants, ref_matches
 from genosparse.genome.contigs import contig_aliases
 from genosparse.genome.fasta import Genome
+from genosparse.genome.variant_table import is_dataframe, write_dataframe, write_variant_file
 from genosparse.io import STDIO, is_stream, spool_input
+
+if TYPE_CHECKING:  # pandas is imported only when a DataFrame is given
+    import pandas
+
+    VcfInput = str | os.PathLike | pysam.VariantFile | pandas.DataFrame
+    """What :func:`open_vcf` reads."""
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +89,14 @@ class VcfSource:
     """An opened VCF/BCF, scanned against a FASTA (use :func:`open_vcf`).
 
     Attributes:
-        path: the VCF as given.
+        path: the VCF as given (for in-memory variants, what they are: ``the DataFrame``).
         genome: the reference.
         header: the pysam header of the records :meth:`records` yields (every contig and tag
             the records use is defined).
         scan: the first pass's :class:`VcfScan`.
     """
 
-    def __init__(self, path: Path, genome: Genome, readable: Path, scan: VcfScan, header: pysam.VariantHeader,
+    def __init__(self, path: Path | str, genome: Genome, readable: Path, scan: VcfScan, header: pysam.VariantHeader,
                  threads: int = 1):
         self.path, self.genome, self._readable, self.scan, self.header = path, genome, readable, scan, header
         self.threads = threads
@@ -142,8 +150,8 @@ CONTIG_LENGTH_MODES = ("error", "warn")
 
 
 @contextlib.contextmanager
-def open_vcf(path: str | os.PathLike, genome: Genome, *, strict_contigs: bool = False,
-             contig_lengths: str = "error", threads: int = 1) -> Iterator[VcfSource]:
+def open_vcf(vcf: VcfInput, genome: Genome, *, strict_contigs: bool = False, contig_lengths: str = "error",
+             threads: int = 1) -> Iterator[VcfSource]:
     """Open and scan a VCF/BCF against ``genome`` (see the module docstring).
 
     Before the records are read, every ``##contig`` line of the header with a ``length`` is
@@ -153,8 +161,11 @@ def open_vcf(path: str | os.PathLike, genome: Genome, *, strict_contigs: bool = 
     are flagged ``contig_missing``.
 
     Args:
-        path: VCF (plain, bgzip or gzip) or BCF; ``-`` is standard input and a FIFO is read as
-            one too: both are copied to a temporary file first (the reader needs two passes).
+        vcf: VCF (plain, bgzip or gzip) or BCF path, ``-`` for standard input (a FIFO is read as one
+            too: both are copied to a temporary file first, the reader needs two passes); or an open
+            ``pysam.VariantFile`` (its records not yet read) or a DataFrame of variants (columns
+            ``chrom``, ``pos`` 1-based, ``ref``, ``alt``: :mod:`genosparse.genome.variant_table`), both
+            written to a temporary VCF first, so every input is read the same way.
         genome: the reference FASTA.
         strict_contigs: raise instead of flagging when a contig is missing from the FASTA.
         contig_lengths: one of :data:`CONTIG_LENGTH_MODES`.
@@ -164,21 +175,32 @@ def open_vcf(path: str | os.PathLike, genome: Genome, *, strict_contigs: bool = 
     Raises:
         VariantError: missing or unreadable file, a malformed record (naming the record
             number and the last good ``CHROM:POS``), contigs missing with ``strict_contigs``,
-            ``##contig`` lengths that differ from the FASTA's (``contig_lengths="error"``).
+            ``##contig`` lengths that differ from the FASTA's (``contig_lengths="error"``), a DataFrame
+            with a missing column or a bad value (naming the row).
         FastaError: an unusable FASTA, or a contig name that is ambiguous in it.
+        ArgumentError: ``vcf`` of another type.
     """
     if contig_lengths not in CONTIG_LENGTH_MODES:
         raise VariantError(f"unknown contig-length mode {contig_lengths!r}; choose one of "
                            f"{', '.join(CONTIG_LENGTH_MODES)}")
+    if not (isinstance(vcf, pysam.VariantFile) or is_dataframe(vcf)):
+        check_type("vcf", vcf, PATH, "a VCF/BCF path, a pysam.VariantFile or a pandas DataFrame with columns chrom, "
+                   "pos, ref, alt")
+        if not is_stream(vcf):
+            vcf = input_file(vcf, "VCF", VariantError)
     with tempfile.TemporaryDirectory(prefix="genosparse-vcf-") as tmp:
-        if is_stream(path):
-            name = Path("standard input" if str(path) == STDIO else path)
-            log.info("copying the VCF from %s to a temporary file (it is read twice)", name)
-            readable = _readable_copy(spool_input(path, tmp), Path(tmp))
-            path = name
+        readable = Path(tmp) / "records.vcf"
+        if isinstance(vcf, pysam.VariantFile):
+            with quiet_htslib():
+                path = write_variant_file(vcf, readable)
+        elif is_dataframe(vcf):
+            path = write_dataframe(vcf, genome, readable)
+        elif is_stream(vcf):
+            path = Path("standard input" if str(vcf) == STDIO else vcf)
+            log.info("copying the VCF from %s to a temporary file (it is read twice)", path)
+            readable = _readable_copy(spool_input(vcf, tmp), Path(tmp))
         else:
-            path = input_file(path, "VCF", VariantError)
-            readable = _readable_copy(path, Path(tmp))
+            path, readable = vcf, _readable_copy(vcf, Path(tmp))
         _check_contig_lengths(path, readable, genome, contig_lengths)
         scan, header, header_grew = _scan(path, readable, genome, threads)
         if header_grew:

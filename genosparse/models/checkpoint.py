@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file, save, save_file
 
 import genosparse
-from genosparse.errors import ConfigError
+from genosparse.errors import PATH, ConfigError, check_type
 from genosparse.io import atomic_folder
 from genosparse.models.backbone import GenomicModel
 from genosparse.models.card import model_card
@@ -133,7 +133,9 @@ def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> G
     Raises:
         ConfigError: if the path is missing, not a genosparse checkpoint, or its weights do
             not match its config.
+        ArgumentError: ``path`` neither a string nor a path.
     """
+    check_type("path", path, PATH, "a checkpoint folder or .ckpt path, or a shipped model name such as 'chr20-mlm'")
     path = resolve_checkpoint(path)
     if path.is_file() and path.suffix == ".ckpt":
         try:

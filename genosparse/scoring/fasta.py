@@ -1,4 +1,5 @@
-"""``score_fasta``: stream scores of the records or tiled windows of a FASTA."""
+"""``score_fasta`` and ``score_sequences``: stream scores of the records or tiled windows of a FASTA or
+of in-memory sequences."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from genosparse.errors import ConfigError, FastaError, check_ints
 from genosparse.genome import Genome
 from genosparse.genome.regions import Interval, parse_region, region_list
 from genosparse.models.backbone import GenomicModel
+from genosparse.pretrained import DEFAULT_MODEL
 from genosparse.scoring.prepare import Inference, fit_in_memory, prefetch, prepare
 from genosparse.scoring.scorers import score_batch, score_name
+from genosparse.sequence.named import Sequences, SequenceSet, named_sequences
 from genosparse.sequence.vocab import N
 
 log = logging.getLogger(__name__)
@@ -42,8 +45,9 @@ class ScoreRow:
     flag: str = ""
 
 
-def tile_intervals(genome: Genome, window: int, regions: Iterable[str] | None) -> list[Interval]:
-    """Tile each contig (or region) into consecutive windows of ``window`` bases; the last may be shorter."""
+def tile_intervals(genome: Genome | SequenceSet, window: int, regions: Iterable[str] | None) -> list[Interval]:
+    """Tile each contig or in-memory sequence (or region of a genome) into consecutive windows of ``window``
+    bases; the last may be shorter."""
     if regions:
         spans = [_whole(genome, region) for region in regions]
     else:
@@ -69,7 +73,7 @@ def equal_length_batches(items: Sequence[T], batch_size: int) -> Iterator[list[T
             yield group[i:i + batch_size]
 
 
-def interval_batches(genome: Genome, intervals: list[Interval], batch_size: int
+def interval_batches(genome: Genome | SequenceSet, intervals: list[Interval], batch_size: int
              ) -> Iterator[tuple[list[Interval], np.ndarray]]:
     """:func:`equal_length_batches` of intervals with their tokens ``(B, L)`` int64, read ahead in a
     thread (:func:`~genosparse.scoring.prepare.prefetch`)."""
@@ -104,31 +108,71 @@ def score_fasta(model: GenomicModel | Inference | str | os.PathLike, fasta: str 
     Raises:
         FastaError: unreadable FASTA, unknown contig or a region past a contig end.
         ConfigError: unreadable checkpoint, ``window`` or ``batch_size`` < 1.
+        ArgumentError: an argument of the wrong type (also a ``TypeError``).
     """
     regions = region_list(regions)
+    check_batch_size(batch_size)
+    inference = prepare(model, fasta, window=window, device=device, what="scoring", needs_genome=True)
+    intervals = tile_intervals(inference.genome, inference.window, regions)
+    yield from _score_intervals(inference, inference.genome, intervals, batch_size, rc_average, progress)
+
+
+def score_sequences(sequences: Sequences, model: GenomicModel | Inference | str | os.PathLike = DEFAULT_MODEL, *,
+                    window: int | None = None, batch_size: int = 8, rc_average: bool = True,
+                    device: torch.device | str | None = None, progress: bool = True) -> Iterator[ScoreRow]:
+    """Score in-memory sequences exactly as :func:`score_fasta` scores the records of a FASTA holding
+    them, without writing one: one :class:`ScoreRow` per sequence no longer than ``window``, longer
+    ones tiled into consecutive windows of ``window`` bases (the last one shorter); same scores,
+    batching and flags (``all_N``).
+
+    Args:
+        sequences: a list of strings (rows named ``seq0``, ``seq1``, ...), a name -> sequence
+            mapping, or ``(name, sequence)`` pairs; A/C/G/T/N in either case, IUPAC codes read as N.
+        model: a loaded :class:`GenomicModel`, a checkpoint folder or a shipped name (default
+            ``chr20-mlm``; ``chr20-promoter`` gives promoter probabilities).
+        window, batch_size, rc_average, device, progress: as :func:`score_fasta`.
+    Yields:
+        :class:`ScoreRow` s in input order; ``start``/``end`` are 0-based half-open on the sequence.
+    Raises:
+        ArgumentError: one string instead of a list, or an item that is not a string or a pair.
+        SequenceError: an empty sequence, an invalid base (naming sequence and position), a name twice.
+        ConfigError: unreadable checkpoint, ``window`` or ``batch_size`` < 1.
+    """
+    source = named_sequences(sequences)
+    check_batch_size(batch_size)
+    inference = prepare(model, window=window, device=device, what="scoring")
+    intervals = tile_intervals(source, inference.window, None)
+    yield from _score_intervals(inference, source, intervals, batch_size, rc_average, progress)
+
+
+def check_batch_size(batch_size: int) -> None:
+    """Raise unless ``batch_size`` is an integer >= 1 (:class:`ArgumentError`, :class:`ConfigError`)."""
     check_ints(batch_size=batch_size)
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-    inference = prepare(model, fasta, window=window, device=device, what="scoring")
-    genome, window = inference.genome, inference.window
-    intervals = tile_intervals(genome, window, regions)
-    log.info("scoring %d intervals of up to %d bases from %s (%s)", len(intervals), window, genome.path,
+
+
+def _score_intervals(inference: Inference, source: Genome | SequenceSet, intervals: list[Interval], batch_size: int,
+                     rc_average: bool, progress: bool) -> Iterator[ScoreRow]:
+    """Rows of ``intervals`` of ``source``, in order, ``STREAM_CHUNK * batch_size`` at a time."""
+    window = inference.window
+    log.info("scoring %d intervals of up to %d bases from %s (%s)", len(intervals), window, source.path,
              score_name(inference.model))
     with tqdm(total=len(intervals), unit="window", disable=not progress, desc="score") as bar:
         step = STREAM_CHUNK * batch_size  # fixed: fit_in_memory may lower batch_size
         for start in range(0, len(intervals), step):
             part = intervals[start:start + step]
-            rows, batch_size = fit_in_memory(lambda b: _score_part(inference, part, b, rc_average, bar),
+            rows, batch_size = fit_in_memory(lambda b: _score_part(inference, source, part, b, rc_average, bar),
                                              batch_size, f"the windows from {part[0]}", window, bar)
             yield from (rows[iv] for iv in part)
 
 
-def _score_part(inference: Inference, part: list[Interval], batch_size: int, rc_average: bool,
-                bar: tqdm) -> dict[Interval, ScoreRow]:
+def _score_part(inference: Inference, source: Genome | SequenceSet, part: list[Interval], batch_size: int,
+                rc_average: bool, bar: tqdm) -> dict[Interval, ScoreRow]:
     """Rows of the intervals ``part`` (a function, so no inference mode leaks to the caller between yields)."""
     rows: dict[Interval, ScoreRow] = {}
     with inference.running():
-        for chunk, tokens in interval_batches(inference.genome, part, batch_size):
+        for chunk, tokens in interval_batches(source, part, batch_size):
             if tokens.shape[1] == 0:
                 rows.update((iv, ScoreRow(iv.contig, iv.start, iv.end, float("nan"), "empty")) for iv in chunk)
             else:

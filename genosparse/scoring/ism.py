@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from genosparse.errors import FastaError, check_ints
+from genosparse.errors import FastaError, check_ints, check_type
 from genosparse.io import Table, atomic_output, formats, register_table, register_writer, write_table, writer_for
 from genosparse.genome import Genome
-from genosparse.genome.regions import parse_region
+from genosparse.genome.regions import Interval, Region, parse_region
 from genosparse.models.backbone import GenomicModel
 from genosparse.scoring.passes import PassPlan
 from genosparse.scoring.prepare import fit_in_memory, prepare
@@ -63,7 +63,7 @@ class IsmResult:
     scores: np.ndarray
 
 
-def ism(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Genome, region: str, *,
+def ism(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Genome, region: Region, *,
         window: int | None = None, batch_size: int = 8, rc_average: bool = True,
         device: torch.device | str | None = None, progress: bool = True) -> IsmResult:
     """Score every single-base substitution of ``region`` with an MLM model.
@@ -74,7 +74,8 @@ def ism(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Geno
     Args:
         model: a loaded MLM :class:`GenomicModel`, a checkpoint folder or a shipped name.
         fasta: FASTA path or :class:`Genome`.
-        region: ``chrom:start-end``, samtools style (1-based, inclusive).
+        region: ``chrom:start-end``, samtools style (1-based, inclusive), or ``(chrom, start, end)`` /
+            an :class:`Interval` (0-based, end-exclusive).
         window: window length in bases; default the model's ``context_length``.
         batch_size: windows per forward pass.
         rc_average: average with the reverse-complement strand.
@@ -85,9 +86,12 @@ def ism(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Geno
         FastaError: malformed region, a region without start-end, unknown contig, or a
             region past the contig end.
         ConfigError: a model without an MLM head.
+        ArgumentError: an argument of the wrong type (also a ``TypeError``).
     """
     check_ints(batch_size=batch_size)
-    inference = prepare(model, fasta, window=window, device=device, head="mlm", what="ISM")
+    check_type("region", region, (str, tuple, Interval), "a region such as '20:1,000,001-1,000,200' (1-based) or "
+               "('20', 1_000_000, 1_000_200) (0-based)")
+    inference = prepare(model, fasta, window=window, device=device, head="mlm", what="ISM", needs_genome=True)
     genome, window = inference.genome, inference.window
     contig, start, end = parse_region(region)
     if start is None:

@@ -32,7 +32,7 @@ from typing import Callable, Iterable, Iterator, TypeVar
 
 import torch
 
-from genosparse.errors import ConfigError, ResourceError, check_ints
+from genosparse.errors import PATH, ConfigError, ResourceError, check_ints, check_type
 from genosparse.genome import Genome
 from genosparse.models.backbone import GenomicModel
 from genosparse.models.checkpoint import load_model
@@ -45,7 +45,13 @@ LONG_CPU_WINDOW = 16_384
 
 
 def default_device(device: torch.device | str | None = None) -> torch.device:
-    """``device`` as a ``torch.device``; when None, CUDA when available, else the CPU."""
+    """``device`` as a ``torch.device``; when None, CUDA when available, else the CPU.
+
+    Raises:
+        ArgumentError: ``device`` neither a string nor a ``torch.device``.
+    """
+    check_type("device", device, (str, torch.device), "a device such as 'cpu', 'cuda:1' or a torch.device",
+               optional=True)
     if device is not None:
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -97,25 +103,30 @@ def load_on_device(model: GenomicModel | str | os.PathLike,
 
 def prepare(model: GenomicModel | Inference | str | os.PathLike, fasta: str | os.PathLike | Genome | None = None, *,
             window: int | None = None, device: torch.device | str | None = None, head: str | None = None,
-            what: str = "scoring", min_window: int = 1) -> Inference:
+            what: str = "scoring", min_window: int = 1, needs_genome: bool = False) -> Inference:
     """Everything a scorer needs before its first forward pass (see the module docstring).
 
     Args:
         model: a :class:`GenomicModel`, a checkpoint folder or ``.ckpt``, a shipped name, or an
             :class:`Inference` (returned as it is when ``fasta``, ``window`` and ``device`` are
             None or its own, so a scorer called by another does not prepare twice).
-        fasta: FASTA path or open :class:`Genome`; None when the scorer reads no genome.
+        fasta: FASTA path or open :class:`Genome` (None: the genome of an :class:`Inference`).
         window: window in bases; default the model's ``context_length``.
         device: default CUDA when available, else the CPU.
         head: the head the scorer needs (``"mlm"``), or None for any.
         what: the scorer's name, for messages.
         min_window: the shortest window the scorer accepts.
+        needs_genome: the scorer reads the genome (``fasta``, or the :class:`Inference`'s, must be given).
     Returns:
         An :class:`Inference`.
     Raises:
         ConfigError: unreadable checkpoint, a model with another head, ``window < min_window``.
         FastaError: unusable FASTA.
+        ArgumentError: ``model``, ``fasta``, ``window`` or ``device`` of the wrong type, or no ``fasta``
+            where the scorer reads one.
     """
+    check_type("model", model, (GenomicModel, Inference, *PATH), "a GenomicModel, a checkpoint folder or .ckpt "
+               "path, or a shipped model name such as 'chr20-mlm'")
     check_ints(window=window)
     if window is not None and window < min_window:
         raise ConfigError(f"{what} needs a window of at least {min_window} bases, got {window}")
@@ -126,6 +137,7 @@ def prepare(model: GenomicModel | Inference | str | os.PathLike, fasta: str | os
         if (fasta is ready.genome and window == ready.window and default_device(device) == ready.device
                 and (head is None or model.config.head == head)):
             return ready
+    check_type("fasta", fasta, (*PATH, Genome), "a FASTA path or an open Genome", optional=not needs_genome)
     model, device = load_on_device(model, device)
     if head is not None and model.config.head != head:
         kind = {"mlm": "an MLM (masked-LM) checkpoint, head 'mlm'"}.get(head, f"a checkpoint with head {head!r}")

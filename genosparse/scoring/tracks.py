@@ -120,7 +120,8 @@ def track_spans(genome: Genome, window: int, regions: Iterable[str] | None = Non
     Default every contig (empty ones left out). ``regions`` are samtools-style strings (1-based
     inclusive) or ``(chrom, start, end)`` tuples (0-based; :mod:`genosparse.genome.regions`); ``bed`` a BED file (0-based) whose intervals shorter than ``window`` are widened to
     ``window`` bases centred on their midpoint (shifted to stay inside the contig; a contig shorter
-    than ``window`` is taken whole).
+    than ``window`` is taken whole). A track is per base of the reference, averaged over both strands
+    by default: BED names and strands are ignored here.
 
     Raises:
         FastaError: unknown contig, a region past a contig end, BED contigs absent from the FASTA.
@@ -137,7 +138,8 @@ def track_spans(genome: Genome, window: int, regions: Iterable[str] | None = Non
                              f"in {genome.path}")
         spans.append(Interval(name, start or 0, lengths[name] if end is None else end))
     if bed is not None:
-        for iv in read_bed(bed, genome):
+        for line in read_bed(bed, genome):
+            iv = Interval(line.contig, line.start, line.end)  # a per-base genome track: names and strands unused
             if len(iv) < window:
                 length = lengths[iv.contig]
                 start = min(max((iv.start + iv.end) // 2 - window // 2, 0), max(length - window, 0))
@@ -184,7 +186,7 @@ def score_track(model: GenomicModel | Inference | str | os.PathLike, fasta: str 
     check_ints(window=window, stride=stride, bin_size=bin_size, batch_size=batch_size)
     if bin_size < 1 or batch_size < 1 or (window is not None and window < 2):
         raise ConfigError(f"need bin_size >= 1, batch_size >= 1, window >= 2; got {bin_size}, {batch_size}, {window}")
-    inference = prepare(model, fasta, window=window, device=device, head="mlm",
+    inference = prepare(model, fasta, window=window, device=device, head="mlm", needs_genome=True,
                         what="a track (per-base log-likelihoods; `genosparse score` gives per-window scores)")
     genome, window = inference.genome, inference.window
     stride = stride or window // 2

@@ -24,12 +24,13 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pysam
 import torch
 from tqdm.auto import tqdm
 
-from genosparse.errors import ConfigError, check_ints
+from genosparse.errors import PATH, ConfigError, check_ints, check_type
 from genosparse.io import writer_for
 from genosparse.genome import Genome
 from genosparse.genome.alleles import Variant, fits_window, variant_windows
@@ -40,6 +41,9 @@ from genosparse.scoring.effects import FLAGS, ScoredRecord, VariantScore, plan_v
 from genosparse.scoring.passes import PassPlan
 from genosparse.scoring.prepare import Inference, fit_in_memory, prefetch, prepare
 from genosparse.scoring.variant_writers import info_definitions, vcf_output
+
+if TYPE_CHECKING:
+    from genosparse.genome.vcf import VcfInput
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +116,7 @@ def score_records(model: GenomicModel | Inference | str | os.PathLike, source: V
     """
     check_ints(flank=flank, num_passes=num_passes, batch_size=batch_size)
     inference = prepare(model, source.genome, window=window, device=device, head="mlm", what="variant scoring",
-                        min_window=2)
+                        min_window=2, needs_genome=True)
     if flank < 0 or num_passes < 1 or batch_size < 1:
         raise ConfigError(f"need flank >= 0, num_passes >= 1 and batch_size >= 1; got {flank}, {num_passes}, "
                           f"{batch_size}")
@@ -133,7 +137,7 @@ def score_records(model: GenomicModel | Inference | str | os.PathLike, source: V
 
 
 def score_variants(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Genome,
-                   vcf: str | os.PathLike, *, window: int | None = None, flank: int = 64, batch_size: int = 8,
+                   vcf: VcfInput, *, window: int | None = None, flank: int = 64, batch_size: int = 8,
                    rc_average: bool = True, num_passes: int = 8, embedding: bool = True, ref_mismatch: str = "flag",
                    strict_contigs: bool = False, contig_lengths: str = "error",
                    device: torch.device | str | None = None, progress: bool = True) -> Iterator[VariantScore]:
@@ -142,7 +146,10 @@ def score_variants(model: GenomicModel | str | os.PathLike, fasta: str | os.Path
     Args:
         model: a loaded MLM :class:`GenomicModel`, a checkpoint folder or a shipped name.
         fasta: reference FASTA path or :class:`Genome`.
-        vcf: VCF (plain, bgzip, gzip) or BCF path.
+        vcf: VCF (plain, bgzip, gzip) or BCF path, an open ``pysam.VariantFile``, or a pandas DataFrame
+            with columns ``chrom``, ``pos`` (1-based, as VCF ``POS``), ``ref`` and ``alt`` (one ALT, or
+            several separated by commas) and optionally ``id``; a VariantFile or DataFrame is written
+            to a temporary VCF and read as a file is (:mod:`genosparse.genome.variant_table`).
         window: window length in bases; default the model's ``context_length``.
         flank: bases either side of the variant in the focus (pooling and PLL neighbourhood).
         batch_size: windows per forward pass (and about ``CHUNK * batch_size`` ALTs per chunk).
@@ -160,11 +167,14 @@ def score_variants(model: GenomicModel | str | os.PathLike, fasta: str | os.Path
         :class:`VariantScore`, one per ALT (one ``no_alt`` per record with ALT ``.``).
     Raises:
         VariantError: unreadable VCF, REF mismatches with ``fail``, missing contigs with ``strict_contigs``,
-            ``##contig`` lengths that differ from the FASTA's (with ``contig_lengths="error"``).
+            ``##contig`` lengths that differ from the FASTA's (with ``contig_lengths="error"``),
+            a DataFrame without the columns or with a bad value (naming the row).
         FastaError: unreadable FASTA.
         ConfigError: unreadable checkpoint, a non-MLM model or bad settings.
+        ArgumentError: an argument of the wrong type (also a ``TypeError``).
     """
-    inference = prepare(model, fasta, window=window, device=device, head="mlm", what="variant scoring", min_window=2)
+    inference = prepare(model, fasta, window=window, device=device, head="mlm", what="variant scoring", min_window=2,
+                        needs_genome=True)
     with open_vcf(vcf, inference.genome, strict_contigs=strict_contigs, contig_lengths=contig_lengths) as source:
         for scored in score_records(inference, source, flank=flank, batch_size=batch_size, rc_average=rc_average,
                                     num_passes=num_passes, embedding=embedding, ref_mismatch=ref_mismatch,
@@ -173,8 +183,7 @@ def score_variants(model: GenomicModel | str | os.PathLike, fasta: str | os.Path
 
 
 def annotate_vcf(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Genome,
-                 vcf: str | os.PathLike, out: str | os.PathLike, *, fmt: str | None = None,
-                 strict_contigs: bool = False,
+                 vcf: VcfInput, out: str | os.PathLike, *, fmt: str | None = None, strict_contigs: bool = False,
                  window: int | None = None, flank: int = 64, batch_size: int = 8, rc_average: bool = True,
                  num_passes: int = 8, embedding: bool = True, ref_mismatch: str = "flag",
                  contig_lengths: str = "error", command: str | None = None,
@@ -199,10 +208,12 @@ def annotate_vcf(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLi
     Raises:
         ConfigError: an unknown ``fmt`` or output name (and as :func:`score_variants`).
     """
+    check_type("out", out, PATH, "an output path (str or os.PathLike)")
     writer = writer_for("variants", out, fmt)
     if writer.format == "vcf":
         vcf_output(out)  # fail before reading anything
-    inference = prepare(model, fasta, window=window, device=device, head="mlm", what="variant scoring", min_window=2)
+    inference = prepare(model, fasta, window=window, device=device, head="mlm", what="variant scoring", min_window=2,
+                        needs_genome=True)
     counts: Counter = Counter()
 
     def counted(records: Iterable[ScoredRecord]) -> Iterator[ScoredRecord]:

@@ -7,7 +7,7 @@ import torch
 import genosparse
 from genosparse.attention import AttentionConfig
 from genosparse.cli.main import main
-from genosparse.errors import ConfigError
+from genosparse.errors import ArgumentError, ConfigError, SequenceError
 from genosparse.models import GenomicModel, ModelConfig, save_model
 from genosparse.scoring.embed import write_embeddings
 from genosparse.sequence.vocab import encode
@@ -56,11 +56,11 @@ def test_tiled_windows_pooled_and_tokens(model, fasta, tmp_path):
 
 def test_sequences_bed_and_cli(model, fasta, tmp_path):
     path, records = fasta
-    seqs = {"x": "ACGTACGTAC", "y": "GGGTTTAAAC", "z": "ACG", "gap": "NNNN", "nothing": ""}
+    seqs = {"x": "ACGTACGTAC", "y": "GGGTTTAAAC", "z": "ACG", "gap": "NNNN"}
     (chunk,) = genosparse.embed(model, sequences=seqs, device="cpu", progress=False)
-    assert chunk.names == ["x", "y", "z", "gap", "nothing"] and chunk.ends.tolist() == [10, 10, 3, 4, 0]
-    assert chunk.flags == ["", "", "", "all_N", "empty"]  # flagged as `score` flags them
-    assert np.isfinite(chunk.values[:4]).all() and np.isnan(chunk.values[4]).all()
+    assert chunk.names == chunk.contigs == ["x", "y", "z", "gap"] and chunk.ends.tolist() == [10, 10, 3, 4]
+    assert chunk.flags == ["", "", "", "all_N"] and chunk.strands == ["+"] * 4  # flagged as `score` flags them
+    assert np.isfinite(chunk.values).all()
     np.testing.assert_allclose(chunk.values[2], direct(model, "ACG").mean(0), rtol=1e-5, atol=1e-6)
 
     bed = tmp_path / "r.bed"
@@ -75,8 +75,10 @@ def test_sequences_bed_and_cli(model, fasta, tmp_path):
                                atol=1e-6)
     with pytest.raises(ConfigError, match="either sequences or a FASTA"):
         next(genosparse.embed(model, path, sequences=seqs))
-    with pytest.raises(ConfigError, match="not one string"):  # would be read as one-base sequences
+    with pytest.raises(ArgumentError, match="not one string"):  # would be read as one-base sequences
         next(genosparse.embed(model, sequences="ACGTACGT"))
+    with pytest.raises(SequenceError, match="sequence 'nothing' is empty"):
+        next(genosparse.embed(model, sequences={"x": "ACGT", "nothing": ""}))
 
 
 def test_interrupted_embedding_leaves_nothing(model, fasta, tmp_path):
