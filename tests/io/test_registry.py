@@ -86,8 +86,9 @@ def test_variant_frames_equal_the_tsv_with_vcf_positions(checkpoint_mlm, chr20, 
 def test_embedding_chunks_and_ism_frames(tiny_mlm, chr20, tmp_path):
     pooled = genosparse.to_dataframe(embed(tiny_mlm, chr20, regions=[REGION], window=64, device="cpu",
                                            progress=False))
-    assert list(pooled.columns[:4]) == ["name", "start", "end", "flag"]
-    assert list(pooled.columns[4:]) == [f"emb_{c}" for c in range(tiny_mlm.config.d_model)]
+    assert list(pooled.columns[:6]) == ["name", "chrom", "start", "end", "strand", "flag"]
+    assert (pooled["chrom"] == "20").all() and (pooled["strand"] == "+").all()
+    assert list(pooled.columns[6:]) == [f"emb_{c}" for c in range(tiny_mlm.config.d_model)]
     assert len(pooled) == 4 and pooled["start"].iloc[0] == 30_000_000
     tokens = genosparse.to_dataframe(embed(tiny_mlm, chr20, regions=[REGION], window=64, pooled=False, device="cpu",
                                            progress=False))
