@@ -84,6 +84,14 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def add_resume_option(parser: argparse.ArgumentParser) -> None:
+    """``--resume``: continue from the chunks an interrupted run left beside the output."""
+    parser.add_argument("--resume", action="store_true", help=(
+        "continue an interrupted run (SIGTERM, SIGKILL, a crash) from the chunks it completed, kept in "
+        "the hidden folder .<out name>.resume beside --out; give the same inputs and options (default: "
+        "start from zero, replacing that folder)"))
+
+
 _HIDDEN_OUTPUT = re.compile(r"/\.(?P<name>[^/\s'\"`]+?)\.[a-z0-9_]{8}(?:\.part)?(?:/[^\s'\"`:]*)?(?=$|[\s'\"`:,;)])")
 """A writer's hidden temporary file or folder beside an output, ``<dir>/.<name>.<8 random>[.part][/...]``
 (see :func:`genosparse.scoring.writers.atomic_output`)."""

@@ -7,12 +7,11 @@ from typing import Callable
 
 import torch
 
-from genosparse.cli.common import (add_checkpoint_option, add_inference_options, output_path, positive_int,
-                                   run_model_command)
-from genosparse.genome import Genome
+from genosparse.cli.common import (add_checkpoint_option, add_inference_options, add_resume_option, output_path,
+                                   positive_int, run_model_command)
 from genosparse.models import GenomicModel
-from genosparse.scoring.track_writers import TRACK_FORMATS, write_track
-from genosparse.scoring.tracks import score_track
+from genosparse.scoring.track_writers import TRACK_FORMATS
+from genosparse.scoring.tracks import write_score_track
 
 
 def parser() -> argparse.ArgumentParser:
@@ -32,6 +31,7 @@ def parser() -> argparse.ArgumentParser:
         "predict through Lightning on this many devices (GPUs, or CPU processes with --device cpu; DDP "
         "for more than one), merged in genome order (default: stream in this process)"))
     add_inference_options(p)
+    add_resume_option(p)
     return p
 
 
@@ -41,12 +41,10 @@ def main(argv: list[str]) -> None:
 
 
 def _run(args: argparse.Namespace, model: GenomicModel, dev: torch.device, elapsed: Callable[[], float]) -> None:
-    genome = Genome(args.fasta)
-    segments = score_track(model, genome, window=args.window, stride=args.stride, regions=args.region,
-                           bed=args.regions, bin_size=args.bin_size, batch_size=args.batch_size,
-                           rc_average=args.rc_average, device=dev, devices=args.devices,
-                           progress=not args.quiet)
-    summary = write_track(segments, args.out, genome.lengths, args.format)
+    summary = write_score_track(model, args.fasta, args.out, fmt=args.format, resume=args.resume, window=args.window,
+                                stride=args.stride, regions=args.region, bed=args.regions, bin_size=args.bin_size,
+                                batch_size=args.batch_size, rc_average=args.rc_average, device=dev,
+                                devices=args.devices, progress=not args.quiet)
     seconds = elapsed()
     print(f"wrote {summary['values']} values over {summary['bases']:,} bases to {args.out} in {seconds:.1f} s "
           f"({summary['bases'] / seconds:,.0f} bases/s); log-likelihood mean {summary['mean']:.4f}, "

@@ -7,8 +7,8 @@ from typing import Callable
 
 import torch
 
-from genosparse.cli.common import (add_checkpoint_option, add_inference_options, output_path, positive_int,
-                                   run_model_command)
+from genosparse.cli.common import (add_checkpoint_option, add_inference_options, add_resume_option, output_path,
+                                   positive_int, run_model_command)
 from genosparse.genome.vcf import REF_MISMATCH_MODES
 from genosparse.models import GenomicModel
 from genosparse.scoring.variant_writers import FORMATS
@@ -40,6 +40,7 @@ def parser() -> argparse.ArgumentParser:
                    help="skip GS_EMB, the embedding distance (an SNV then costs one masked REF pass per position "
                         "and strand, shared by its ALTs)")
     add_inference_options(p)
+    add_resume_option(p)
     return p
 
 
@@ -53,7 +54,7 @@ def _run(args: argparse.Namespace, model: GenomicModel, dev: torch.device, elaps
                           strict_contigs=args.strict_contigs, window=args.window, flank=args.flank,
                           batch_size=args.batch_size, rc_average=args.rc_average, num_passes=args.num_passes,
                           embedding=args.embedding, ref_mismatch=args.ref_mismatch, device=dev,
-                          progress=not args.quiet)
+                          progress=not args.quiet, resume=args.resume)
     seconds = elapsed()
     flagged = counts.get("variants", 0) - counts.get("scored", 0)
     print(f"wrote {counts.get('records', 0)} records ({counts.get('variants', 0)} ALT alleles, "

@@ -75,11 +75,8 @@ def write_vcf(records: Iterable[ScoredRecord], header: pysam.VariantHeader, out:
         VariantError: the header already defines one of the keys.
     """
     out = vcf_output(out)
+    check_info_keys(header, definitions)
     keys = {key for key, _, _ in definitions}
-    present = [key for key, _, _ in definitions if key in header.info]
-    if present:
-        raise VariantError(f"the input VCF already has INFO/{', INFO/'.join(present)}; remove them first, e.g. "
-                           f"`bcftools annotate -x {','.join('INFO/' + k for k in present)}`")
     header = header.copy()
     header.add_meta("genosparse_version", genosparse.__version__)
     for key, kind, description in definitions:
@@ -110,6 +107,14 @@ def write_vcf(records: Iterable[ScoredRecord], header: pysam.VariantHeader, out:
         os.replace(data, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_info_keys(header: pysam.VariantHeader, definitions: list[tuple[str, str, str]]) -> None:
+    """Raise :class:`VariantError` when ``header`` already defines one of the INFO keys of ``definitions``."""
+    present = [key for key, _, _ in definitions if key in header.info]
+    if present:
+        raise VariantError(f"the input VCF already has INFO/{', INFO/'.join(present)}; remove them first, e.g. "
+                           f"`bcftools annotate -x {','.join('INFO/' + k for k in present)}`")
 
 
 def vcf_output(out: str | os.PathLike) -> Path:
