@@ -8,13 +8,15 @@ d_model 32, 256-base context; saved to ``--out``) and windows are short (``--win
 64 bases for ``vep``, 256 for ``track``). ``vep`` scores VCFs of N SNVs at random positions of
 chr20 (REF from the FASTA, ALT another base; every one goes through the model, one masked pass
 per strand with ``--no-embedding``) to TSV; ``track`` writes a bigWig of N bases from
-20:30,000,001. Each command runs under ``/usr/bin/time -v`` on the CPU; the script prints each
-command line and a table of wall time and maximum resident set size.
+20:30,000,001 (forward strand, stride 7/8 of the window, so 10 Mb take minutes). Each command runs under ``/usr/bin/time -v`` on the CPU with one intra-op thread
+(``OMP_NUM_THREADS=1``: on shared cores two spinning OpenMP threads are many times slower); the
+script prints each command line and a table of wall time and maximum resident set size.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shlex
 import subprocess
@@ -61,8 +63,9 @@ def snv_vcf(genome: Genome, count: int, path: Path, seed: int = 0) -> Path:
 
 def measured(command: list[str]) -> tuple[float, int]:
     """Run ``command`` under ``/usr/bin/time -v``: (wall seconds, maximum resident set size in kB)."""
-    print("/usr/bin/time -v " + shlex.join(command), flush=True)
-    result = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True)
+    print("OMP_NUM_THREADS=1 /usr/bin/time -v " + shlex.join(command), flush=True)
+    result = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
     if result.returncode:
         sys.exit(f"failed ({result.returncode}):\n{result.stderr[-3000:]}")
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr)[1])
@@ -79,6 +82,7 @@ def main() -> None:
     p.add_argument("--bases", type=int, nargs="*", default=[100_000, 1_000_000, 10_000_000], help="track: bases")
     p.add_argument("--vep-window", type=int, default=64)
     p.add_argument("--track-window", type=int, default=256)
+    p.add_argument("--track-format", choices=("bw", "bedgraph"), default="bw", help="track output (default bw)")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     fasta = args.data / "reference" / "20.fa.gz"
@@ -95,8 +99,9 @@ def main() -> None:
     for bases in args.bases:
         region = f"20:{TRACK_START + 1:,}-{TRACK_START + bases:,}"
         seconds, rss = measured([genosparse, "track", *common, "--region", region, "--out",
-                                 str(args.out / f"track_{bases}.bw"), "--window", str(args.track_window)])
-        rows.append(("track", f"{bases:,} bases", seconds, rss))
+                                 str(args.out / f"track_{bases}.{args.track_format}"), "--window", str(args.track_window),
+                                 "--stride", str(args.track_window * 7 // 8), "--no-rc-average"])
+        rows.append((f"track ({args.track_format})", f"{bases:,} bases", seconds, rss))
     print("\n| command | input | wall | peak RSS |\n|---|---|---|---|")
     for command, size, seconds, rss in rows:
         print(f"| {command} | {size} | {seconds:.1f} s | {rss / 1024:.0f} MB |")
