@@ -182,6 +182,7 @@ def score_track(model: GenomicModel | Inference | str | os.PathLike, fasta: str 
     _check_stride(window, stride)
     spans = track_spans(genome, window, regions, bed)
     count = sum(num_tiles(span, window, stride) for span in spans)
+
     def all_tiles() -> Iterator[TrackWindow]:
         return (tile for span in spans for tile in tile_span(span, window, stride))
 
@@ -277,8 +278,7 @@ def _kept_parts(inference: Inference, tiles: Iterable[TrackWindow], count: int, 
     at a time, each with the per-base values ``(len(keep),)`` float32 of its ``keep`` part, in order."""
     tiles, step = iter(tiles), STREAM_CHUNK * batch_size  # step fixed: fit_in_memory may lower batch_size
     with tqdm(total=count, initial=done, unit="window", disable=not progress, desc="track") as bar:
-        for _ in islice(tiles, done):
-            pass
+        next(islice(tiles, done, done), None)  # consume the first `done` tiles
         while part := list(islice(tiles, step)):
             windows = [tile.window for tile in part]
             values, batch_size = fit_in_memory(lambda b: _part_values(inference, windows, b, rc_average, bar),
