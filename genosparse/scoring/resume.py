@@ -103,8 +103,8 @@ class ChunkStore:
         done: units covered by the chunks so far (the ``stop`` of the last one; 0 for none).
     """
 
-    def __init__(self, folder: Path, spans: list[tuple[int, int]]):
-        self.folder, self._spans = folder, spans
+    def __init__(self, folder: Path, spans: list[tuple[int, int]], unit: str):
+        self.folder, self._spans, self._unit = folder, spans, unit
         self.cached, self.saved = len(spans), 0
 
     @classmethod
@@ -125,13 +125,13 @@ class ChunkStore:
             if folder.exists():
                 log.info("replacing the resume state %s of an earlier run (--resume continues from it)", folder)
                 shutil.rmtree(folder)
-            return cls._new(folder, manifest, out)
+            return cls._new(folder, manifest, out, unit)
         try:
             found = json.loads((folder / MANIFEST).read_text())
         except FileNotFoundError:
             log.info("no resume state in %s: starting from zero", folder)
             shutil.rmtree(folder, ignore_errors=True)
-            return cls._new(folder, manifest, out)
+            return cls._new(folder, manifest, out, unit)
         except (OSError, ValueError) as err:
             raise ConfigError(f"cannot read the resume state {folder / MANIFEST}: {err}; delete {folder} "
                               "or drop --resume to start from zero") from err
@@ -145,10 +145,10 @@ class ChunkStore:
         spans = cls._cached_spans(folder)
         log.info("resuming from %s: %d chunks done (%s)", folder, len(spans),
                  f"{unit} 1-{spans[-1][1]}" if spans else "none yet")
-        return cls(folder, spans)
+        return cls(folder, spans, unit)
 
     @classmethod
-    def _new(cls, folder: Path, manifest: dict[str, Any], out: str | os.PathLike) -> "ChunkStore":
+    def _new(cls, folder: Path, manifest: dict[str, Any], out: str | os.PathLike, unit: str) -> "ChunkStore":
         """An empty state: the folder made with its manifest now, so an output location that cannot be
         written fails before any model work (the error names ``out``, not the hidden folder)."""
         try:
@@ -158,7 +158,7 @@ class ChunkStore:
         except OSError as err:
             shutil.rmtree(folder, ignore_errors=True)
             raise type(err)(err.errno, err.strerror, str(out)) from err
-        return cls(folder, [])
+        return cls(folder, [], unit)
 
     @staticmethod
     def _cached_spans(folder: Path) -> list[tuple[int, int]]:
@@ -203,9 +203,10 @@ class ChunkStore:
                 yield start, stop, {key: data[key] for key in data.files if key != "span"}
 
     def mismatch(self, start: int, stop: int, what: str) -> ConfigError:
-        """The error for a cached chunk ``[start, stop)`` that does not fit the input (``what`` differs)."""
-        return ConfigError(f"the resume state {self.folder} does not fit the input: its chunk of units "
-                           f"{start}-{stop} has {what}. Delete {self.folder} or drop --resume to start from zero")
+        """The error for a cached chunk of units ``[start, stop)`` (0-based) that does not fit the input
+        (``what`` differs); the message counts units from 1."""
+        return ConfigError(f"the resume state {self.folder} does not fit the input: its chunk of {self._unit} "
+                           f"{start + 1}-{stop} has {what}. Delete {self.folder} or drop --resume to start from zero")
 
     def __enter__(self) -> "ChunkStore":
         return self

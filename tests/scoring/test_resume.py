@@ -51,14 +51,20 @@ def track_args(checkpoint, chr20, out):
             "--batch-size", "1", "--no-rc-average", "--device", "cpu", "--quiet"]
 
 
-def run(args, **popen):
+def run(args):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     return subprocess.Popen([sys.executable, "-m", "genosparse.cli.main", *map(str, args)], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def killed_after(args, out: Path, chunks: int, sig: int) -> tuple[int, str, int]:
-    """Run ``args``, send ``sig`` once ``chunks`` chunk files exist; (exit status, stderr, chunk files left)."""
+def killed_and_resumed(args, out: Path, chunks: int, sig: int, total: int) -> tuple[str, str, int]:
+    """Run ``args``, send ``sig`` once ``chunks`` chunk files exist, check that only the state is left
+    (no output, no partial file), run again with ``--resume`` and check that it computed only the
+    ``total - kept`` chunks the killed run had not, and removed the state.
+
+    Returns:
+        (the killed run's stderr, the resumed run's stderr, chunks the killed run left).
+    """
     state = state_folder(out)
     process = run(args)
     deadline = time.monotonic() + 120
@@ -67,15 +73,17 @@ def killed_after(args, out: Path, chunks: int, sig: int) -> tuple[int, str, int]
         assert time.monotonic() < deadline
         time.sleep(0.005)
     process.send_signal(sig)
-    _, err = process.communicate(timeout=120)
-    return process.returncode, err, len(list(state.glob("chunk-*.npz")))
-
-
-def resumed(args) -> str:
+    _, stopped = process.communicate(timeout=120)
+    assert process.returncode == (143 if sig == signal.SIGTERM else -sig) and "Traceback" not in stopped
+    kept = len(list(state.glob("chunk-*.npz")))
+    assert chunks <= kept < total
+    assert sorted(p.name for p in out.parent.iterdir()) == [state.name]
     process = run([*args, "--resume"])
     _, err = process.communicate(timeout=300)
     assert process.returncode == 0, err[-3000:]
-    return err
+    assert chunk_counts(err) == (total, kept, total - kept)
+    assert not state.exists()
+    return stopped, err, kept
 
 
 def chunk_counts(log_text: str) -> tuple[int, int, int]:
@@ -85,11 +93,6 @@ def chunk_counts(log_text: str) -> tuple[int, int, int]:
     return int(words[0]), int(words[3]), int(words[8])
 
 
-def only_state_left(out: Path) -> None:
-    """Nothing beside the killed run's state: no output, no partial file."""
-    assert sorted(p.name for p in out.parent.iterdir()) == [state_folder(out).name]
-
-
 @pytest.fixture(scope="module")
 def vep_reference(checkpoint, chr20, calls, tmp_path_factory):
     """Uninterrupted outputs (TSV, VCF) and the chunk count, from the library in this process."""
@@ -97,37 +100,25 @@ def vep_reference(checkpoint, chr20, calls, tmp_path_factory):
     counts = [annotate_vcf(checkpoint, chr20, calls, folder / f"ref.{fmt}", fmt=fmt.split(".")[0], **VEP)
               for fmt in ("tsv", "vcf.gz")]
     assert counts[0]["scored"] == 300
-    return folder, 10
+    return folder, 10  # chunks: 300 SNVs at distinct positions, 32 (CHUNK * batch size 1) a chunk
 
 
 def test_vep_sigterm_then_resume_gives_the_uninterrupted_tsv(checkpoint, chr20, calls, vep_reference, tmp_path):
     reference, total = vep_reference
     out = tmp_path / "scores.tsv"
-    args = vep_args(checkpoint, chr20, calls, out, "tsv")
-    status, err, kept = killed_after(args, out, 2, signal.SIGTERM)
-    assert status == 143 and "Traceback" not in err
-    assert f"stopped with {kept} chunks done, kept in {state_folder(out)}: run the same command again with --resume" \
-        in err
-    assert 2 <= kept < total
-    only_state_left(out)
-    err = resumed(args)
+    stopped, err, kept = killed_and_resumed(vep_args(checkpoint, chr20, calls, out, "tsv"), out, 2, signal.SIGTERM,
+                                            total)
+    assert (f"stopped with {kept} chunks done, kept in {state_folder(out)}: run the same command again with "
+            f"--resume") in stopped
     assert f"resuming from {state_folder(out)}: {kept} chunks done (VCF records 1-{32 * kept})" in err
-    assert chunk_counts(err) == (total, kept, total - kept)
     assert out.read_bytes() == (reference / "ref.tsv").read_bytes()
-    assert not state_folder(out).exists()
 
 
 def test_vep_sigkill_then_resume_gives_the_uninterrupted_vcf(checkpoint, chr20, calls, vep_reference, tmp_path):
     reference, total = vep_reference
     out = tmp_path / "scores.vcf.gz"
-    args = vep_args(checkpoint, chr20, calls, out, "vcf")
-    status, _, kept = killed_after(args, out, 3, signal.SIGKILL)
-    assert status == -signal.SIGKILL and 3 <= kept < total
-    only_state_left(out)
-    err = resumed(args)
-    assert chunk_counts(err) == (total, kept, total - kept)
+    killed_and_resumed(vep_args(checkpoint, chr20, calls, out, "vcf"), out, 3, signal.SIGKILL, total)
     assert gzip.decompress(out.read_bytes()) == gzip.decompress((reference / "ref.vcf.gz").read_bytes())
-    assert (tmp_path / "scores.vcf.gz.tbi").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.vcf.gz", "scores.vcf.gz.tbi"]
 
 
@@ -137,7 +128,7 @@ def track_reference(checkpoint, chr20, tmp_path_factory):
     for name in ("ref.bedgraph", "ref.bw"):
         summary = write_score_track(checkpoint, chr20, folder / name, **TRACK)
         assert summary["bases"] == 10_000
-    return folder, 20
+    return folder, 20  # chunks: 312 windows of 64 bases every 32 over 10 kb, 16 (STREAM_CHUNK * 1) a chunk
 
 
 def bigwig_intervals(path: Path) -> list[tuple[int, int, float]]:
@@ -149,26 +140,15 @@ def bigwig_intervals(path: Path) -> list[tuple[int, int, float]]:
 def test_track_sigterm_then_resume_gives_the_uninterrupted_bedgraph(checkpoint, chr20, track_reference, tmp_path):
     reference, total = track_reference
     out = tmp_path / "ll.bedgraph"
-    args = track_args(checkpoint, chr20, out)
-    status, err, kept = killed_after(args, out, 4, signal.SIGTERM)
-    assert status == 143 and "--resume" in err and 4 <= kept < total
-    only_state_left(out)
-    err = resumed(args)
-    assert f"{kept} chunks done (windows 1-{16 * kept})" in err
-    assert chunk_counts(err) == (total, kept, total - kept)
+    stopped, err, kept = killed_and_resumed(track_args(checkpoint, chr20, out), out, 4, signal.SIGTERM, total)
+    assert "--resume" in stopped and f"{kept} chunks done (windows 1-{16 * kept})" in err
     assert out.read_bytes() == (reference / "ref.bedgraph").read_bytes()
-    assert not state_folder(out).exists()
 
 
 def test_track_sigkill_then_resume_gives_the_uninterrupted_bigwig(checkpoint, chr20, track_reference, tmp_path):
     reference, total = track_reference
     out = tmp_path / "ll.bw"
-    args = track_args(checkpoint, chr20, out)
-    status, _, kept = killed_after(args, out, 4, signal.SIGKILL)
-    assert status == -signal.SIGKILL and 4 <= kept < total
-    only_state_left(out)
-    err = resumed(args)
-    assert chunk_counts(err) == (total, kept, total - kept)
+    killed_and_resumed(track_args(checkpoint, chr20, out), out, 4, signal.SIGKILL, total)
     got, want = bigwig_intervals(out), bigwig_intervals(reference / "ref.bw")
     assert len(got) == 10_000 and got == want
     assert out.read_bytes() == (reference / "ref.bw").read_bytes()
@@ -252,7 +232,7 @@ def test_a_chunk_that_does_not_fit_is_refused_and_an_empty_one_computed_again(ch
     arrays["start"] = arrays["start"] + 1
     with open(chunk, "wb") as handle:
         np.savez(handle, **arrays)
-    with pytest.raises(ConfigError, match=r"does not fit the input: its chunk of units 16-32 has values for "
+    with pytest.raises(ConfigError, match=r"does not fit the input: its chunk of windows 17-32 has values for "
                                           r"20:30,000,530-30,000,560 where"):
         write_score_track(checkpoint, chr20, out, resume=True, **TRACK)
     chunk.write_bytes(b"")
