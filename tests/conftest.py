@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from genosparse.attention import AttentionConfig
-from genosparse.models import GenomicModel, ModelConfig
+from genosparse.models import GenomicModel, ModelConfig, save_model
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO / ".." / "shared" / "data"
@@ -48,6 +48,15 @@ def tiny_mlm() -> GenomicModel:
     att = AttentionConfig(block_size=16, num_global_blocks=1, num_random_blocks=1, backend="torch")
     return GenomicModel(ModelConfig(head="mlm", d_model=16, num_layers=1, num_heads=2, dropout=0.0,
                                     context_length=64, attention=att)).eval()
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory) -> Path:
+    """An untrained MLM checkpoint folder with a 256-base context (mechanics only)."""
+    torch.manual_seed(0)
+    model = GenomicModel(ModelConfig(head="mlm", d_model=32, num_layers=1, num_heads=2, context_length=256,
+                                     dropout=0.0, attention=AttentionConfig(block_size=32, backend="torch")))
+    return save_model(model, tmp_path_factory.mktemp("ckpt") / "tiny")
 
 
 @pytest.fixture(scope="module")

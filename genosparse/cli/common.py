@@ -117,6 +117,14 @@ def summary(args: argparse.Namespace, text: str) -> None:
     print(text, file=sys.stderr if is_stream(getattr(args, "out", "")) else sys.stdout)
 
 
+def add_resume_option(parser: argparse.ArgumentParser) -> None:
+    """``--resume``: continue from the chunks an interrupted run left beside the output."""
+    parser.add_argument("--resume", action="store_true", help=(
+        "continue an interrupted run (SIGTERM, SIGKILL, a crash) from the chunks it completed, kept in "
+        "the hidden folder .<out name>.resume beside --out; give the same inputs and options (default: "
+        "start from zero, replacing that folder)"))
+
+
 _HIDDEN_OUTPUT = re.compile(r"/\.(?P<name>[^/\s'\"`]+?)\.[a-z0-9_]{8}(?:\.part)?(?:/[^\s'\"`:]*)?(?=$|[\s'\"`:,;)])")
 """A writer's hidden temporary file or folder beside an output, ``<dir>/.<name>.<8 random>[.part][/...]``
 (see :mod:`genosparse.io.files`)."""

@@ -8,12 +8,10 @@ from typing import Callable
 import torch
 
 from genosparse.cli.common import (add_checkpoint_option, add_fasta_option, add_inference_options, add_output_option,
-                                   add_region_option, positive_int, run_model_command, summary)
-from genosparse.genome import Genome
-from genosparse.io import formats, writer_for
+                                   add_region_option, add_resume_option, positive_int, run_model_command, summary)
+from genosparse.io import formats
 from genosparse.models import GenomicModel
-from genosparse.scoring.track_writers import write_track
-from genosparse.scoring.tracks import score_track
+from genosparse.scoring.tracks import write_score_track
 
 
 def parser() -> argparse.ArgumentParser:
@@ -34,6 +32,7 @@ def parser() -> argparse.ArgumentParser:
         "predict through Lightning on this many devices (GPUs, or CPU processes with --device cpu; DDP "
         "for more than one), merged in genome order (default: stream in this process)"))
     add_inference_options(p)
+    add_resume_option(p)
     return p
 
 
@@ -43,13 +42,10 @@ def main(argv: list[str]) -> None:
 
 
 def _run(args: argparse.Namespace, model: GenomicModel, dev: torch.device, elapsed: Callable[[], float]) -> None:
-    genome = Genome(args.fasta)
-    writer_for("track", args.out, args.format, need_extension=True)  # a name or format that cannot work fails now
-    segments = score_track(model, genome, window=args.window, stride=args.stride, regions=args.region,
-                           bed=args.regions, bin_size=args.bin_size, batch_size=args.batch_size,
-                           rc_average=args.rc_average, device=dev, devices=args.devices,
-                           progress=not args.quiet)
-    result = write_track(segments, args.out, genome.lengths, args.format)
+    result = write_score_track(model, args.fasta, args.out, fmt=args.format, resume=args.resume, window=args.window,
+                               stride=args.stride, regions=args.region, bed=args.regions, bin_size=args.bin_size,
+                               batch_size=args.batch_size, rc_average=args.rc_average, device=dev,
+                               devices=args.devices, progress=not args.quiet)
     seconds = elapsed()
     summary(args, f"wrote {result['values']} values over {result['bases']:,} bases to {args.out} in {seconds:.1f} s "
                   f"({result['bases'] / seconds:,.0f} bases/s); log-likelihood mean {result['mean']:.4f}, "

@@ -9,7 +9,7 @@ from typing import Callable
 import torch
 
 from genosparse.cli.common import (add_checkpoint_option, add_fasta_option, add_inference_options, add_output_option,
-                                   positive_int, run_model_command, summary)
+                                   add_resume_option, positive_int, run_model_command, summary)
 from genosparse.genome.vcf import CONTIG_LENGTH_MODES, REF_MISMATCH_MODES
 from genosparse.io import formats
 from genosparse.models import GenomicModel
@@ -45,6 +45,7 @@ def parser() -> argparse.ArgumentParser:
                    help="skip GS_EMB, the embedding distance (an SNV then costs one masked REF pass per position "
                         "and strand, shared by its ALTs)")
     add_inference_options(p)
+    add_resume_option(p)
     return p
 
 
@@ -60,7 +61,8 @@ def _run(args: argparse.Namespace, model: GenomicModel, dev: torch.device, elaps
                           batch_size=args.batch_size, rc_average=args.rc_average, num_passes=args.num_passes,
                           embedding=args.embedding, ref_mismatch=args.ref_mismatch,
                           contig_lengths=args.contig_length_mismatch, command=shlex.join(["genosparse", "vep", *argv]),
-                          checkpoint=args.checkpoint, threads=args.threads or 1, device=dev, progress=not args.quiet)
+                          checkpoint=args.checkpoint, threads=args.threads or 1, device=dev, progress=not args.quiet,
+                          resume=args.resume)
     seconds = elapsed()
     flagged = counts.get("variants", 0) - counts.get("scored", 0)
     summary(args, f"wrote {counts.get('records', 0)} records ({counts.get('variants', 0)} ALT alleles, "

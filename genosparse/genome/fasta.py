@@ -15,8 +15,10 @@ as is ("fresh" = not older than the FASTA). A ``<fasta>.gzi.gz`` (as Debian ship
 it) is unpacked. Missing or stale indexes are built by pyfaidx next to the FASTA when
 its folder is writable, otherwise in ``<cache_dir>/<sha256(absolute path)[:16]>/``;
 ``cache_dir`` defaults to ``$XDG_CACHE_HOME/genosparse`` or ``~/.cache/genosparse``.
-A folder without any write permission bit counts as read-only even for root, so
-shared read-only data is never modified.
+Writable means by the folder's mode for the process's class (owner, group or others), so
+for root too (whom :func:`os.access` lets write anywhere) a folder that is read-only by its
+mode stays untouched; a folder holding a packaged ``<fasta>.gzi.gz`` (Debian's layout) is
+never written to either.
 Indexes are built under an exclusive lock (``fcntl.flock`` on a hidden ``.<fasta>.lock``
 in the index folder, removed afterwards) into temporary files renamed into place
 (:func:`genosparse.io.atomic_path`), so several processes opening the same un-indexed FASTA at once build it once, and
@@ -47,6 +49,7 @@ import math
 import operator
 import os
 import re
+import stat
 import struct
 import zlib
 from collections.abc import Callable
@@ -394,7 +397,7 @@ class Genome:
             return _fresh(path, self.path)
         beside = str(self.path)
         index_dir = self.path.parent
-        if not (os.access(index_dir, os.W_OK) and index_dir.stat().st_mode & 0o222):
+        if not _writable(index_dir) or Path(beside + ".gzi.gz").exists():
             digest = hashlib.sha256(str(self.path).encode()).hexdigest()[:16]
             index_dir = (self.cache_dir or default_cache_dir()) / digest
             index_dir.mkdir(parents=True, exist_ok=True)
@@ -454,6 +457,19 @@ class Genome:
                         "the others, its line endings are mixed, or the index is stale. "
                         + _NORMALISE_HINT
                     )
+
+
+def _writable(folder: Path) -> bool:
+    """Whether ``folder``'s mode lets this process write in it: the owner's, group's or others' write
+    bit, whichever class the process is in. Not :func:`os.access`, which is always true for root."""
+    info = folder.stat()
+    if os.geteuid() == info.st_uid:
+        bit = stat.S_IWUSR
+    elif info.st_gid == os.getegid() or info.st_gid in os.getgroups():
+        bit = stat.S_IWGRP
+    else:
+        bit = stat.S_IWOTH
+    return bool(info.st_mode & bit) and os.access(folder, os.W_OK)
 
 
 def _fresh(index: Path, fasta: Path) -> bool:

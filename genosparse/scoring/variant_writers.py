@@ -73,10 +73,7 @@ def output_header(header: pysam.VariantHeader, definitions: list[tuple[str, str,
     Raises:
         VariantError: the header already defines one of the keys.
     """
-    present = [key for key, _, _ in definitions if key in header.info]
-    if present:
-        raise VariantError(f"the input VCF already has INFO/{', INFO/'.join(present)}; remove them first, e.g. "
-                           f"`bcftools annotate -x {','.join('INFO/' + k for k in present)}`")
+    check_info_keys(header, definitions)
     out = pysam.VariantHeader()  # ##fileformat=VCFv4.2
     seen = {str(line) for line in out.records}
     for line in header.records:
@@ -178,6 +175,15 @@ def vcf_output(out: str | os.PathLike) -> bool:
         raise ConfigError(f"name the VCF output .vcf.gz (bgzip + tabix index) or .vcf (plain), or write it to "
                           f"standard output with -o - (got {out})")
     return not name.endswith(".vcf")
+
+
+def check_info_keys(header: pysam.VariantHeader, definitions: list[tuple[str, str, str]]) -> None:
+    """Raise :class:`VariantError` when ``header`` already defines one of the INFO keys of ``definitions``
+    (checked before scoring, since the writer opens the output after it)."""
+    present = [key for key, _, _ in definitions if key in header.info]
+    if present:
+        raise VariantError(f"the input VCF already has INFO/{', INFO/'.join(present)}; remove them first, e.g. "
+                           f"`bcftools annotate -x {','.join('INFO/' + k for k in present)}`")
 
 
 def _info_values(scores: list[VariantScore]) -> dict[str, tuple]:

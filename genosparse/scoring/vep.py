@@ -31,7 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from genosparse.errors import PATH, ConfigError, check_ints, check_type
-from genosparse.io import writer_for
+from genosparse.io import is_stream, writer_for
 from genosparse.genome import Genome
 from genosparse.genome.alleles import Variant, fits_window, variant_windows
 from genosparse.genome.vcf import VcfSource, open_vcf
@@ -40,7 +40,9 @@ from genosparse.models.checkpoint import describe_checkpoint
 from genosparse.scoring.effects import FLAGS, ScoredRecord, VariantScore, plan_variant, variant_scores
 from genosparse.scoring.passes import PassPlan
 from genosparse.scoring.prepare import Inference, fit_in_memory, prefetch, prepare
-from genosparse.scoring.variant_writers import info_definitions, vcf_output
+from genosparse.scoring.resume import (ChunkStore, base_manifest, file_identity, job_state, stored_records,
+                                      vep_arrays)
+from genosparse.scoring.variant_writers import check_info_keys, info_definitions, vcf_output
 
 if TYPE_CHECKING:
     from genosparse.genome.vcf import VcfInput
@@ -79,12 +81,15 @@ class _Chunk:
 
 
 def _chunks(source: VcfSource, ref_mismatch: str, *, window: int, flank: int, rc_average: bool, num_passes: int,
-            embedding: bool, batch_size: int) -> Iterator[_Chunk]:
-    """Records of ``source`` in planned chunks of about ``CHUNK * batch_size`` scorable ALTs, cut between
-    positions, their batches built (:meth:`PassPlan.batches`)."""
+            embedding: bool, batch_size: int, start: int = 0) -> Iterator[_Chunk]:
+    """Records of ``source`` from record index ``start`` on (earlier ones are neither planned nor read from
+    the genome) in planned chunks of about ``CHUNK * batch_size`` scorable ALTs, cut between positions,
+    their batches built (:meth:`PassPlan.batches`)."""
     chunk = _Chunk([], PassPlan(window), {})
     last = None
     for record, variants in source.variants(ref_mismatch):
+        if variants[0].record_index < start:
+            continue
         where = (record.chrom, record.pos)
         full = len(chunk.readouts) >= CHUNK * batch_size or len(chunk.records) >= CHUNK_RECORDS
         if full and where != last:
@@ -107,12 +112,15 @@ def _chunks(source: VcfSource, ref_mismatch: str, *, window: int, flank: int, rc
 def score_records(model: GenomicModel | Inference | str | os.PathLike, source: VcfSource, *, window: int | None = None,
                   flank: int = 64, batch_size: int = 8, rc_average: bool = True, num_passes: int = 8,
                   embedding: bool = True, ref_mismatch: str = "flag", device: torch.device | str | None = None,
-                  progress: bool = True) -> Iterator[ScoredRecord]:
-    """Score every ALT of an opened VCF; yield one :class:`ScoredRecord` per record, in input order.
+                  progress: bool = True, store: ChunkStore | None = None) -> Iterator[ScoredRecord]:
+    """Score every ALT of an opened VCF: one :class:`ScoredRecord` per record, in input order.
 
     Arguments as :func:`score_variants` (``source`` from :func:`genosparse.genome.vcf.open_vcf`;
     ``model`` may be a prepared :class:`~genosparse.scoring.prepare.Inference`).
-    With ``ref_mismatch="skip"`` records whose REF differs from the FASTA are not yielded.
+    With ``ref_mismatch="skip"`` records whose REF differs from the FASTA are left out.
+    Without a ``store`` the records stream as their chunks are scored. With one
+    (:mod:`genosparse.scoring.resume`) every chunk the store lacks is scored and saved when this
+    is called, and the records then come with the store's scores.
     """
     check_ints(flank=flank, num_passes=num_passes, batch_size=batch_size)
     inference = prepare(model, source.genome, window=window, device=device, head="mlm", what="variant scoring",
@@ -124,16 +132,29 @@ def score_records(model: GenomicModel | Inference | str | os.PathLike, source: V
     log.info("scoring %d ALT alleles of %d records in %s: windows of %d bases, focus +-%d bases, %s%s",
              source.scan.num_variants, source.scan.num_records, source.path, window, flank,
              "both strands" if rc_average else "forward strand", "" if embedding else ", no embedding distance")
-    skipped = sum(source.scan.ref_mismatch) if ref_mismatch == "skip" else 0
     chunks = _chunks(source, ref_mismatch, window=window, flank=flank, rc_average=rc_average, num_passes=num_passes,
-                     embedding=embedding, batch_size=batch_size)
-    with tqdm(total=source.scan.num_records - skipped, unit="record", disable=not progress, desc="vep") as bar:
+                     embedding=embedding, batch_size=batch_size, start=store.done if store else 0)
+    skipped = sum(source.scan.ref_mismatch) if ref_mismatch == "skip" else 0
+    parts = _scored_parts(inference, chunks, batch_size, source.scan.num_records - skipped,
+                          store.done if store else 0, progress)
+    if store is None:
+        return (record for part in parts for record in part)
+    for part in parts:
+        store.save(vep_arrays(part), part[-1].scores[0].variant.record_index + 1)
+    return stored_records(store, source.variants(ref_mismatch))
+
+
+def _scored_parts(inference: Inference, chunks: Iterator[_Chunk], batch_size: int, total: int, done: int,
+                  progress: bool) -> Iterator[list[ScoredRecord]]:
+    """The records of each of ``chunks`` scored, a list per chunk; a progress bar of ``total`` records
+    starting at ``done``."""
+    with tqdm(total=total, initial=min(done, total), unit="record", disable=not progress, desc="vep") as bar:
         for chunk in prefetch(chunks):
             record = chunk.records[0][0]
-            scored, batch_size = fit_in_memory(lambda b: chunk.scored(inference, b, window), batch_size,
-                                               f"the variants from {record.chrom}:{record.pos:,}", window)
+            scored, batch_size = fit_in_memory(lambda b: chunk.scored(inference, b, inference.window), batch_size,
+                                               f"the variants from {record.chrom}:{record.pos:,}", inference.window)
             bar.update(len(scored))
-            yield from scored
+            yield scored
 
 
 def score_variants(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Genome,
@@ -188,7 +209,8 @@ def annotate_vcf(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLi
                  num_passes: int = 8, embedding: bool = True, ref_mismatch: str = "flag",
                  contig_lengths: str = "error", command: str | None = None,
                  checkpoint: str | os.PathLike | None = None, threads: int = 1,
-                 device: torch.device | str | None = None, progress: bool = True) -> dict[str, int]:
+                 device: torch.device | str | None = None, progress: bool = True,
+                 resume: bool = False) -> dict[str, int]:
     """Score ``vcf`` and write it to ``out`` as an annotated VCF (``fmt="vcf"``) or a TSV.
 
     Arguments as :func:`score_variants`; ``vcf`` may also be ``-`` (standard input, spooled to a
@@ -199,14 +221,23 @@ def annotate_vcf(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLi
     command line) and the checkpoint's name and weights hash: ``checkpoint``, the name ``model`` was
     loaded from, else ``model`` itself, see :func:`~genosparse.models.checkpoint.describe_checkpoint`; ``threads``:
     htslib threads reading and compressing bgzip) and
-    :func:`~genosparse.scoring.variant_writers.write_tsv`. Records stream from the reader
-    through the model to the writer.
+    :func:`~genosparse.scoring.variant_writers.write_tsv`. For a VCF file written to a file, chunks of
+    scores are kept in the resume state folder ``<dir>/.<out name>.resume/`` as they complete, and
+    the output is written from them at the end (:mod:`genosparse.scoring.resume`); otherwise
+    (standard input or output, a DataFrame or a VariantFile) records stream from the reader
+    through the model to the writer. Memory does not grow with the VCF either way.
+
+    Args:
+        resume: continue from the chunks that an interrupted run with the same inputs and settings
+            left (with the same ``batch_size`` too, the output is identical to an uninterrupted
+            run's); without it an earlier run's state is replaced.
 
     Returns:
         Counts: ``records`` and ``variants`` written, ``scored``, ``skipped`` records (REF
         mismatches with ``skip``), and one entry per flag.
     Raises:
-        ConfigError: an unknown ``fmt`` or output name (and as :func:`score_variants`).
+        ConfigError: an unknown ``fmt`` or output name; ``resume`` with a state made with other inputs
+            or settings, or where no state is kept (and as :func:`score_variants`).
     """
     check_type("out", out, PATH, "an output path (str or os.PathLike)")
     writer = writer_for("variants", out, fmt)
@@ -227,21 +258,41 @@ def annotate_vcf(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLi
             yield scored
 
     with open_vcf(vcf, inference.genome, strict_contigs=strict_contigs, contig_lengths=contig_lengths,
-                  threads=threads) as source:
+                  threads=threads) as source, \
+            job_state(out, resume, lambda: _manifest(inference, vcf, writer.format, flank, rc_average, num_passes,
+                                                     embedding, ref_mismatch),
+                      "VCF records", unsupported=_no_state_reason(vcf)) as store:
+        definitions = info_definitions(inference.window, flank, rc_average, num_passes, embedding)
+        if writer.format == "vcf":
+            check_info_keys(source.header, definitions)  # before scoring: the writer opens the output after it
         records = counted(score_records(inference, source, flank=flank, batch_size=batch_size,
                                         rc_average=rc_average, num_passes=num_passes, embedding=embedding,
-                                        ref_mismatch=ref_mismatch, progress=progress))
+                                        ref_mismatch=ref_mismatch, progress=progress, store=store))
         if writer.format == "vcf" and vcf_output(out) and not source.scan.is_sorted:
             log.warning("%s is not sorted by contig and position: writing %s in input order without a tabix "
                         "index (sort with `bcftools sort` to get one)", source.path, out)
         provenance = {"command": shlex.join(sys.argv) if command is None else command,
                       "checkpoint": describe_checkpoint(model if checkpoint is None else checkpoint)}
         writer.write(records, out, header=source.header, index=source.scan.is_sorted, provenance=provenance,
-                     threads=threads, used=source.scan.used_tags,
-                     definitions=info_definitions(inference.window, flank, rc_average, num_passes, embedding))
+                     threads=threads, used=source.scan.used_tags, definitions=definitions)
         counts["skipped"] = source.scan.num_records - counts["records"]
     flags = ", ".join(f"{key} {counts[key]}" for key in [*FLAGS, "padded"] if counts[key])
     log.info("%s: %d records, %d ALT alleles, %d scored%s%s", out, counts["records"], counts["variants"],
              counts["scored"], f"; flagged: {flags}" if flags else "",
              f"; {counts['skipped']} records skipped (REF mismatch)" if counts["skipped"] else "")
     return dict(counts)
+
+
+def _no_state_reason(vcf: VcfInput) -> str | None:
+    """Why no resume state can be kept for ``vcf`` (its identity cannot be checked on a rerun), or None."""
+    if isinstance(vcf, (str, os.PathLike)) and not is_stream(vcf):
+        return None
+    return "the VCF is not a file (standard input, a DataFrame or a VariantFile)"
+
+
+def _manifest(inference: Inference, vcf: str | os.PathLike, fmt: str, flank: int, rc_average: bool, num_passes: int,
+              embedding: bool, ref_mismatch: str) -> dict:
+    """What makes :func:`annotate_vcf`'s output (its resume state's manifest)."""
+    return base_manifest("vep", inference.model, inference.device, fmt, fasta=file_identity(inference.genome.path),
+                         vcf=file_identity(vcf), window=inference.window, flank=flank, rc_average=rc_average,
+                         num_passes=num_passes, embedding=embedding, ref_mismatch=ref_mismatch)

@@ -44,6 +44,37 @@ def test_debian_layout_leaves_shared_folder_untouched(chr20, chr20_path, tmp_pat
     assert list((tmp_path / "xdg" / "genosparse").glob("*/20.fa.gz.gzi"))
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="the case of a process that any folder lets write: root")
+def test_root_leaves_a_folder_it_may_not_write_by_its_mode_untouched(chr20_path, tmp_path):
+    """As root, os.access says every folder is writable; the folder's mode for root's class decides.
+    A copy of the Debian layout, its .gzi.gz stale so both indexes must be built, in a folder
+    owned by another user with mode 0o755 (writable for its owner only)."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    for name in ("20.fa.gz", "20.fa.gz.fai", "20.fa.gz.gzi.gz"):
+        (folder / name).write_bytes((chr20_path.parent / name).read_bytes())
+    stale = (folder / "20.fa.gz").stat().st_mtime - 100
+    os.utime(folder / "20.fa.gz.gzi.gz", (stale, stale))
+    os.chown(folder, 12345, 12345)
+    folder.chmod(0o755)
+    genome = Genome(folder / "20.fa.gz", cache_dir=tmp_path / "cache")
+    assert genome.fetch("20", 30_000_000, 30_000_010) == "AAATAAGGCT"
+    assert sorted(os.listdir(folder)) == ["20.fa.gz", "20.fa.gz.fai", "20.fa.gz.gzi.gz"]
+    assert sorted(p.name for p in (tmp_path / "cache").glob("*/*")) == ["20.fa.gz.fai", "20.fa.gz.gzi"]
+
+
+def test_debian_layout_in_a_writable_folder_is_left_untouched(chr20_path, tmp_path):
+    """A folder holding a packaged ``.gzi.gz`` is never written to: indexes go to the cache."""
+    folder = tmp_path / "debian"
+    folder.mkdir()
+    for name in ("20.fa.gz", "20.fa.gz.fai", "20.fa.gz.gzi.gz"):
+        (folder / name).write_bytes((chr20_path.parent / name).read_bytes())
+    genome = Genome(folder / "20.fa.gz", cache_dir=tmp_path / "cache")
+    assert genome.fetch("20", 30_000_000, 30_000_010) == "AAATAAGGCT"
+    assert sorted(os.listdir(folder)) == ["20.fa.gz", "20.fa.gz.fai", "20.fa.gz.gzi.gz"]
+    assert [p.name for p in (tmp_path / "cache").glob("*/*")] == ["20.fa.gz.gzi"]
+
+
 def test_chr20_ends_are_n(chr20):
     assert chr20.fetch("20", 0, 60_000) == "N" * 60_000
     assert chr20.fetch("chr20", CHR20_LENGTH - 60_000, CHR20_LENGTH) == "N" * 60_000
