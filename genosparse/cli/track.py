@@ -11,7 +11,7 @@ from genosparse.cli.common import (add_checkpoint_option, add_fasta_option, add_
                                    add_region_option, add_resume_option, positive_int, run_model_command, summary)
 from genosparse.io import formats
 from genosparse.models import GenomicModel
-from genosparse.scoring.tracks import write_score_track
+from genosparse.scoring.track_writers import write_score_track
 
 
 def parser() -> argparse.ArgumentParser:

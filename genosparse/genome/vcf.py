@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 import pysam
 
-from genosparse.errors import PATH, FastaError, SequenceError, VariantError, check_type, input_file
+from genosparse.errors import PATH, FastaError, VariantError, check_type, input_file
 from genosparse.genome.alleles import Variant, make_variants, ref_matches
 from genosparse.genome.contigs import contig_aliases
 from genosparse.genome.fasta import Genome

@@ -86,7 +86,6 @@ class _Readouts:
 def plan_variant(plan: PassPlan, variant: Variant, windows: VariantWindows, *, rc_average: bool, num_passes: int,
                  embedding: bool) -> _Readouts:
     """Add the passes ``variant`` needs to ``plan`` and return where its readouts will be."""
-    length = plan.length
     ref_source = plan.source(("ref", variant.contig, windows.start), lambda: windows.ref)
     strands = (False, True) if rc_average else (False,)
     substitution = len(variant.ref_core) == len(variant.alt_core)

@@ -14,7 +14,6 @@ the model.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -29,11 +28,11 @@ from genosparse.errors import ConfigError, FastaError, check_ints
 from genosparse.genome import Genome
 from genosparse.genome.bed import read_bed
 from genosparse.genome.regions import Interval, parse_region, region_list
-from genosparse.io import Table, register_table, writer_for
+from genosparse.io import Table, register_table
 from genosparse.models.backbone import GenomicModel
 from genosparse.scoring.fasta import STREAM_CHUNK, interval_batches
 from genosparse.scoring.prepare import Inference, fit_in_memory, prepare
-from genosparse.scoring.resume import ChunkStore, base_manifest, file_identity, job_state, stored_kept, track_arrays
+from genosparse.scoring.resume import ChunkStore, stored_kept, track_arrays
 from genosparse.scoring.scorers import position_log_likelihood
 from genosparse.sequence.vocab import N
 
@@ -180,7 +179,7 @@ def score_track(model: GenomicModel | Inference | str | os.PathLike, fasta: str 
             one; :func:`~genosparse.scoring.distributed.predict_windows`), outputs merged in genome
             order. Default: stream in this process.
         store: keep the values in this resume state (:mod:`genosparse.scoring.resume`, as
-            :func:`write_score_track` does): the windows it lacks are scored and saved when this is
+            :func:`~genosparse.scoring.track_writers.write_score_track` does): the windows it lacks are scored and saved when this is
             called, ``STREAM_CHUNK * batch_size`` per chunk, then the track is read from it. Not with
             ``devices``.
     Returns:
@@ -222,57 +221,6 @@ def score_track(model: GenomicModel | Inference | str | os.PathLike, fasta: str 
                                  accelerator="gpu" if inference.device.type == "cuda" else "cpu", progress=progress)
         kept = ((tile, _keep(tile, ll)) for tile, ll in zip(tiles, values, strict=True))
     return _binned(_stitched(kept), bin_size)
-
-
-def write_score_track(model: GenomicModel | str | os.PathLike, fasta: str | os.PathLike | Genome,
-                      out: str | os.PathLike, *, fmt: str | None = None, resume: bool = False, window: int | None = None,
-                      stride: int | None = None, regions: Iterable[str] | None = None,
-                      bed: str | os.PathLike | None = None, bin_size: int = 1, batch_size: int = 8,
-                      rc_average: bool = True, device: torch.device | str | None = None, devices: int | None = None,
-                      progress: bool = True) -> dict[str, float]:
-    """Score a track (:func:`score_track`) and write it to ``out`` as bigWig or bedGraph
-    (:func:`~genosparse.scoring.track_writers.write_track`), resumably: what ``genosparse track`` does.
-
-    The values are kept, a chunk of ``STREAM_CHUNK * batch_size`` windows at a time, in the resume
-    state folder ``<dir>/.<out name>.resume/`` (about 4 bytes per base), and the output is written
-    from them at the end (:mod:`genosparse.scoring.resume`). With ``devices`` (Lightning) or to a
-    stream (``-``: bedGraph on standard output) nothing is kept and the track streams.
-
-    Args:
-        fmt: ``bigwig`` or ``bedgraph``; default from ``out``'s extension.
-        resume: continue from the chunks that an interrupted run with the same inputs and settings
-            left (with the same ``batch_size`` too, the output is identical to an uninterrupted
-            run's); without it an earlier run's state is replaced.
-        others: as :func:`score_track`.
-    Returns:
-        The writer's summary: ``bases`` with a value, ``values`` written, their ``mean``, ``min``, ``max``.
-    Raises:
-        ConfigError: ``resume`` with a state made with other inputs or settings, or with ``devices`` or
-            a stream output (and as :func:`score_track` and the writer).
-    """
-    from genosparse.scoring.track_writers import write_track  # it imports this module
-
-    fmt = writer_for("track", out, fmt, need_extension=True).format  # a name or format that cannot work fails now
-    inference = prepare(model, fasta, window=window, device=device, head="mlm", needs_genome=True,
-                        what="a track (per-base log-likelihoods; `genosparse score` gives per-window scores)")
-    state = job_state(out, resume, lambda: _manifest(inference, fmt, stride, bin_size, rc_average, regions, bed),
-                      "windows", unsupported=None if devices is None else "--devices predicts through Lightning")
-    with state as store:
-        segments = score_track(inference, inference.genome, stride=stride, regions=regions, bed=bed,
-                               bin_size=bin_size, batch_size=batch_size, rc_average=rc_average, devices=devices,
-                               progress=progress, store=store)
-        return write_track(segments, out, inference.genome.lengths, fmt)
-
-
-def _manifest(inference: Inference, fmt: str, stride: int | None, bin_size: int, rc_average: bool,
-              regions: Iterable[str] | None, bed: str | os.PathLike | None) -> dict:
-    """What makes :func:`write_score_track`'s output (its resume state's manifest); the spans as their
-    count and the SHA-256 of their samtools-style names."""
-    spans = track_spans(inference.genome, inference.window, regions, bed)
-    digest = hashlib.sha256("\n".join(map(str, spans)).encode()).hexdigest()
-    return base_manifest("track", inference.model, inference.device, fmt, fasta=file_identity(inference.genome.path),
-                         window=inference.window, stride=stride or inference.window // 2, bin_size=bin_size,
-                         rc_average=rc_average, spans={"count": len(spans), "sha256": digest})
 
 
 def window_log_likelihood(model: GenomicModel, tokens: np.ndarray, rc_average: bool,

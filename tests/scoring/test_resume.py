@@ -23,7 +23,7 @@ from genosparse.errors import ConfigError
 from genosparse.models import load_model, save_model
 from genosparse.scoring import resume
 from genosparse.scoring.resume import ChunkStore, model_identity, state_folder
-from genosparse.scoring.tracks import write_score_track
+from genosparse.scoring.track_writers import write_score_track
 from genosparse.scoring.vep import annotate_vcf
 
 VEP = dict(window=64, batch_size=1, embedding=False, device="cpu", progress=False)
