@@ -91,7 +91,7 @@ def test_score_defaults_to_the_shipped_mlm(tmp_path, chr20):
     region = f"{contig}:{start + 1}-{start + 2048}"
     out = tmp_path / "scores.tsv"
     run = subprocess.run([sys.executable, "-m", "genosparse.cli.main", "score", "--fasta", str(chr20), "--region",
-                          region, "--out", str(out), "--quiet", "--device", "cpu"],
+                          region, "--out", str(out), "--device", "cpu"],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert f"model chr20-mlm ({pretrained_path()}): mlm head, 4 layers" in run.stderr

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyBigWig
 import pytest
 import torch
@@ -43,12 +44,19 @@ def calls(shared_data) -> Path:
 
 def vep_args(checkpoint, chr20, calls, out, fmt):
     return ["vep", "--checkpoint", checkpoint, "--fasta", chr20, "--vcf", calls, "--out", out, "--format", fmt,
-            "--window", "64", "--batch-size", "1", "--no-embedding", "--device", "cpu", "--quiet"]
+            "--window", "64", "--batch-size", "1", "--no-embedding", "--device", "cpu"]
 
 
 def track_args(checkpoint, chr20, out):
     return ["track", "--checkpoint", checkpoint, "--fasta", chr20, "--region", REGION, "--out", out, "--window", "64",
-            "--batch-size", "1", "--no-rc-average", "--device", "cpu", "--quiet"]
+            "--batch-size", "1", "--no-rc-average", "--device", "cpu"]
+
+
+def without_command(vcf: Path) -> bytes:
+    """The decompressed VCF less its ``##genosparse_command`` line, which records each run's own command
+    line (the resumed one adds --resume); every other byte must match."""
+    return b"".join(line for line in gzip.decompress(vcf.read_bytes()).splitlines(keepends=True)
+                    if not line.startswith(b"##genosparse_command="))
 
 
 def run(args):
@@ -118,7 +126,7 @@ def test_vep_sigkill_then_resume_gives_the_uninterrupted_vcf(checkpoint, chr20, 
     reference, total = vep_reference
     out = tmp_path / "scores.vcf.gz"
     killed_and_resumed(vep_args(checkpoint, chr20, calls, out, "vcf"), out, 3, signal.SIGKILL, total)
-    assert gzip.decompress(out.read_bytes()) == gzip.decompress((reference / "ref.vcf.gz").read_bytes())
+    assert without_command(out) == without_command(reference / "ref.vcf.gz")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.vcf.gz", "scores.vcf.gz.tbi"]
 
 
@@ -218,6 +226,30 @@ def test_track_resume_refuses_other_settings(checkpoint, chr20, track_reference,
     assert len(list(state_folder(out).glob("chunk-*.npz"))) == 2
     write_score_track(checkpoint, chr20, out, resume=True, **TRACK)
     assert out.read_bytes() == (track_reference[0] / "ref.bedgraph").read_bytes()
+
+
+def test_no_state_for_streams_and_non_file_inputs_and_resume_refused_there(checkpoint, chr20, calls, vep_reference,
+                                                                            tmp_path, monkeypatch, capfd):
+    """Standard output, a DataFrame and --devices keep no state (the job streams, nothing is left
+    beside the output); --resume there is refused naming why, before any scoring."""
+    lines = [line.split("\t") for line in gzip.decompress(calls.read_bytes()).decode().splitlines()
+             if not line.startswith("#")]
+    frame = pd.DataFrame([(f[0], int(f[1]), f[3], f[4]) for f in lines], columns=["chrom", "pos", "ref", "alt"])
+    out = tmp_path / "scores.tsv"
+    annotate_vcf(checkpoint, chr20, frame, out, fmt="tsv", **VEP)
+    assert out.read_bytes() == (vep_reference[0] / "ref.tsv").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.tsv"]
+    with pytest.raises(ConfigError, match=r"cannot resume: the VCF is not a file \(standard input, a DataFrame"):
+        annotate_vcf(checkpoint, chr20, frame, tmp_path / "again.tsv", fmt="tsv", resume=True, **VEP)
+    monkeypatch.chdir(tmp_path)
+    capfd.readouterr()
+    annotate_vcf(checkpoint, chr20, calls, "-", fmt="tsv", **VEP)
+    assert capfd.readouterr().out.encode() == (vep_reference[0] / "ref.tsv").read_bytes()
+    with pytest.raises(ConfigError, match="cannot resume: the output is standard output, not a file"):
+        annotate_vcf(checkpoint, chr20, calls, "-", fmt="tsv", resume=True, **VEP)
+    with pytest.raises(ConfigError, match="cannot resume: --devices predicts through Lightning"):
+        write_score_track(checkpoint, chr20, tmp_path / "ll.bedgraph", resume=True, devices=1, **TRACK)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.tsv"]
 
 
 def test_a_chunk_that_does_not_fit_is_refused_and_an_empty_one_computed_again(checkpoint, chr20, track_reference,
