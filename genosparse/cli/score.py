@@ -26,7 +26,10 @@ def parser() -> argparse.ArgumentParser:
     add_fasta_option(p)
     add_output_option(p, "output file; .bedgraph/.bg for bedGraph, else TSV; - for standard output (TSV)")
     p.add_argument("--format", choices=formats("scores"), help="output format (default: from the extension)")
-    add_region_option(p)
+    group = p.add_mutually_exclusive_group()
+    add_region_option(group)
+    group.add_argument("--regions", help="BED file (0-based): score each interval (tiled when longer than the "
+                       "window), named by column 4; strand '-' (column 6) as the reverse complement")
     add_inference_options(p)
     return p
 
@@ -40,8 +43,8 @@ def _run(args: argparse.Namespace, model: GenomicModel, dev: torch.device, elaps
     genome, regions = Genome(args.fasta), args.region
     if writer_for("scores", args.out, args.format).format == "bedgraph":
         regions = sorted_regions(genome, regions)  # before scoring: refuse overlaps at once
-    rows = score_fasta(model, genome, window=args.window, regions=regions, batch_size=args.batch_size,
-                       rc_average=args.rc_average, device=dev, progress=not args.quiet)
+    rows = score_fasta(model, genome, window=args.window, regions=regions, bed=args.regions,
+                       batch_size=args.batch_size, rc_average=args.rc_average, device=dev, progress=not args.quiet)
     result = write_scores(rows, args.out, score_name(model), args.format)
     seconds = elapsed()
     summary(args, f"wrote {result['rows']} rows ({result['flagged']} flagged) to {args.out} in {seconds:.1f} s; "

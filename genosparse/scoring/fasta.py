@@ -3,6 +3,7 @@ of in-memory sequences."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -14,13 +15,14 @@ from tqdm.auto import tqdm
 
 from genosparse.errors import ConfigError, FastaError, check_ints
 from genosparse.genome import Genome
+from genosparse.genome.bed import read_bed
 from genosparse.genome.regions import Interval, parse_region, region_list
 from genosparse.models.backbone import GenomicModel
 from genosparse.pretrained import DEFAULT_MODEL
 from genosparse.scoring.prepare import Inference, fit_in_memory, prefetch, prepare
 from genosparse.scoring.scorers import score_batch, score_name
 from genosparse.sequence.named import Sequences, SequenceSet, named_sequences
-from genosparse.sequence.vocab import N
+from genosparse.sequence.vocab import N, reverse_complement
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -31,11 +33,12 @@ STREAM_CHUNK = 16
 
 @dataclass(frozen=True)
 class ScoreRow:
-    """One scored interval: a whole short record, or one window of a long contig.
+    """One scored interval: a whole short record, one window of a long contig, or a BED interval.
 
-    ``start``/``end`` are 0-based half-open (bases); ``flag`` is empty, ``"all_N"`` for an
-    interval without any A/C/G/T, or ``"empty"`` for a record without bases (both: no score,
-    ``nan``).
+    ``name`` is the record or contig (or the BED name), ``contig`` where the interval lies (default
+    ``name``); ``start``/``end`` are 0-based half-open (bases) on it; ``strand`` is ``+``, or ``-``
+    where the reverse complement was scored (BED column 6); ``flag`` is empty, ``"all_N"`` for an
+    interval without any A/C/G/T, or ``"empty"`` for a record without bases (both: no score, ``nan``).
     """
 
     name: str
@@ -43,18 +46,28 @@ class ScoreRow:
     end: int
     score: float
     flag: str = ""
+    contig: str = ""
+    strand: str = "+"
+
+    def __post_init__(self) -> None:
+        if not self.contig:
+            object.__setattr__(self, "contig", self.name)
 
 
-def tile_intervals(genome: Genome | SequenceSet, window: int, regions: Iterable[str] | None) -> list[Interval]:
-    """Tile each contig or in-memory sequence (or region of a genome) into consecutive windows of ``window``
-    bases; the last may be shorter."""
-    if regions:
+def tile_intervals(genome: Genome | SequenceSet, window: int, regions: Iterable[str] | None,
+                   bed: str | os.PathLike | None = None) -> list[Interval]:
+    """Tile each contig or in-memory sequence (or region of a genome, or BED interval) into consecutive
+    windows of ``window`` bases; the last may be shorter. BED tiles keep their line's name and strand
+    (:class:`~genosparse.genome.bed.BedInterval`)."""
+    if bed is not None:
+        spans = read_bed(bed, genome)
+    elif regions:
         spans = [_whole(genome, region) for region in regions]
     else:
         spans = [Interval(name, 0, length) for name, length in genome.lengths.items()]
     intervals = []
     for iv in spans:  # an empty record still gets its (flagged) row
-        intervals += [Interval(iv.contig, s, min(s + window, iv.end))
+        intervals += [dataclasses.replace(iv, start=s, end=min(s + window, iv.end))
                       for s in range(iv.start, max(iv.end, iv.start + 1), window)]
     return intervals
 
@@ -76,18 +89,23 @@ def equal_length_batches(items: Sequence[T], batch_size: int) -> Iterator[list[T
 def interval_batches(genome: Genome | SequenceSet, intervals: list[Interval], batch_size: int
              ) -> Iterator[tuple[list[Interval], np.ndarray]]:
     """:func:`equal_length_batches` of intervals with their tokens ``(B, L)`` int64, read ahead in a
-    thread (:func:`~genosparse.scoring.prepare.prefetch`)."""
+    thread (:func:`~genosparse.scoring.prepare.prefetch`); an interval with ``strand`` ``-`` (a BED
+    line's) is read as the reverse complement."""
+    def tokens(iv: Interval) -> np.ndarray:
+        ids = genome.fetch_tokens(iv.contig, iv.start, iv.end).astype(np.int64)
+        return reverse_complement(ids, check=False) if getattr(iv, "strand", "+") == "-" else ids
+
     def read() -> Iterator[tuple[list[Interval], np.ndarray]]:
         for chunk in equal_length_batches(intervals, batch_size):
-            yield chunk, np.stack([genome.fetch_tokens(iv.contig, iv.start, iv.end).astype(np.int64) for iv in chunk])
+            yield chunk, np.stack([tokens(iv) for iv in chunk])
 
     return prefetch(read())
 
 
 def score_fasta(model: GenomicModel | Inference | str | os.PathLike, fasta: str | os.PathLike | Genome, *,
-                window: int | None = None, regions: Iterable[str] | None = None, batch_size: int = 8,
-                rc_average: bool = True, device: torch.device | str | None = None,
-                progress: bool = True) -> Iterator[ScoreRow]:
+                window: int | None = None, regions: Iterable[str] | None = None,
+                bed: str | os.PathLike | None = None, batch_size: int = 8, rc_average: bool = True,
+                device: torch.device | str | None = None, progress: bool = True) -> Iterator[ScoreRow]:
     """Score a FASTA with a model, streaming one :class:`ScoreRow` per interval in FASTA order.
 
     Records no longer than ``window`` give one row each (the whole record); longer contigs
@@ -103,17 +121,23 @@ def score_fasta(model: GenomicModel | Inference | str | os.PathLike, fasta: str 
         regions: optional regions to score instead of every contig, one or several: ``chrom:start-end``
             strings (1-based inclusive, samtools style) or ``(chrom, start, end)`` tuples (0-based,
             end-exclusive); see :mod:`genosparse.genome.regions`.
+        bed: a BED file (0-based) to score instead: each interval as one row (tiled like a contig when
+            longer than ``window``), named by its name column (:func:`~genosparse.genome.bed.read_bed`);
+            a ``-`` interval (column 6) is scored as the reverse complement of the reference.
         rc_average: average each score with the reverse complement's.
         device: default CUDA when available, else CPU.
     Raises:
         FastaError: unreadable FASTA, unknown contig or a region past a contig end.
-        ConfigError: unreadable checkpoint, ``window`` or ``batch_size`` < 1.
+        SequenceError: a malformed BED line.
+        ConfigError: unreadable checkpoint, ``window`` or ``batch_size`` < 1, both ``regions`` and ``bed``.
         ArgumentError: an argument of the wrong type (also a ``TypeError``).
     """
     regions = region_list(regions)
+    if regions and bed is not None:
+        raise ConfigError("give regions or a BED file, not both")
     check_batch_size(batch_size)
     inference = prepare(model, fasta, window=window, device=device, what="scoring", needs_genome=True)
-    intervals = tile_intervals(inference.genome, inference.window, regions)
+    intervals = tile_intervals(inference.genome, inference.window, regions, bed)
     yield from _score_intervals(inference, inference.genome, intervals, batch_size, rc_average, progress)
 
 
@@ -174,15 +198,19 @@ def _score_part(inference: Inference, source: Genome | SequenceSet, part: list[I
     with inference.running():
         for chunk, tokens in interval_batches(source, part, batch_size):
             if tokens.shape[1] == 0:
-                rows.update((iv, ScoreRow(iv.contig, iv.start, iv.end, float("nan"), "empty")) for iv in chunk)
+                rows.update((iv, _row(iv, float("nan"), "empty")) for iv in chunk)
             else:
                 batch = torch.from_numpy(tokens).to(inference.device)
                 scores = score_batch(inference.model, batch, rc_average).float().cpu().numpy()
                 for iv, score, empty in zip(chunk, scores, (tokens == N).all(axis=1)):
-                    rows[iv] = ScoreRow(iv.contig, iv.start, iv.end, float("nan") if empty else float(score),
-                                        "all_N" if empty else "")
+                    rows[iv] = _row(iv, float("nan") if empty else float(score), "all_N" if empty else "")
             bar.update(len(chunk))
     return rows
+
+
+def _row(iv: Interval, score: float, flag: str) -> ScoreRow:
+    """The row of ``iv``: named by its contig, or by its BED name with its strand."""
+    return ScoreRow(getattr(iv, "name", iv.contig), iv.start, iv.end, score, flag, iv.contig, getattr(iv, "strand", "+"))
 
 
 def sorted_regions(genome: Genome, regions: Iterable[str] | None) -> list[Interval] | None:

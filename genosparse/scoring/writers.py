@@ -13,13 +13,15 @@ from genosparse.io import (STDIO, Table, atomic_output, display_name, register_t
 from genosparse.scoring.fasta import ScoreRow
 
 SCORE_TABLE = Table("scores", (
-    ("name", "record or contig name"),
+    ("name", "record or contig name, or the BED name"),
     ("start", "0-based start (bases)"),
     ("end", "0-based end, exclusive"),
     ("score", "mean masked log-likelihood per base (MLM) or probability (classifier); nan when flagged"),
     ("flag", "empty, all_N (no A/C/G/T) or empty (no bases)"),
+    ("chrom", "the contig the interval lies on"),
+    ("strand", "+, or - where the reverse complement was scored (BED column 6)"),
 ), lambda row: {"name": [row.name], "start": [row.start], "end": [row.end], "score": [row.score],
-                "flag": [row.flag]})
+                "flag": [row.flag], "chrom": [row.contig], "strand": [row.strand]})
 register_table(ScoreRow, SCORE_TABLE)
 
 
@@ -65,17 +67,17 @@ def _write_bedgraph(rows: Iterable[ScoreRow], path: str | os.PathLike, score_col
         done: set[str] = set()
         last: ScoreRow | None = None
         for row in rows:
-            overlaps = last is not None and row.name == last.name and row.start < last.end
-            revisits = last is not None and row.name != last.name and row.name in done
+            overlaps = last is not None and row.contig == last.contig and row.start < last.end
+            revisits = last is not None and row.contig != last.contig and row.contig in done
             if overlaps or revisits:
                 raise ConfigError(f"bedGraph intervals must be sorted and must not overlap: "
-                                  f"{row.name}:{row.start + 1:,}-{row.end:,} comes after "
-                                  f"{last.name}:{last.start + 1:,}-{last.end:,} in {display_name(path)}; give sorted, "
-                                  "non-overlapping regions or write TSV")
-            done.add(row.name)
+                                  f"{row.contig}:{row.start + 1:,}-{row.end:,} comes after "
+                                  f"{last.contig}:{last.start + 1:,}-{last.end:,} in {display_name(path)}; give "
+                                  "sorted, non-overlapping regions (`sort -k1,1 -k2,2n` a BED) or write TSV")
+            done.add(row.contig)
             last = row
             if not row.flag:
-                out.write(f"{row.name}\t{row.start}\t{row.end}\t{row.score:.6g}\n")
+                out.write(f"{row.contig}\t{row.start}\t{row.end}\t{row.score:.6g}\n")
 
 
 def write_scores(rows: Iterable[ScoreRow], path: str | os.PathLike, score_column: str,

@@ -44,13 +44,14 @@ def test_score_rows_frame_equals_the_tsv(tiny_mlm, chr20, tmp_path):
     rows = list(score_fasta(tiny_mlm, chr20, regions=[REGION], window=64, rc_average=False, device="cpu",
                             progress=False))
     frame = genosparse.to_dataframe(rows)
-    assert list(frame.columns) == ["name", "start", "end", "score", "flag"]
+    assert list(frame.columns) == ["name", "start", "end", "score", "flag", "chrom", "strand"]
     assert frame["start"].tolist() == [30_000_000, 30_000_064, 30_000_128, 30_000_192]  # 0-based half-open
     assert frame["end"].tolist() == [30_000_064, 30_000_128, 30_000_192, 30_000_200]
     assert frame["score"].tolist() == [row.score for row in rows]
     write_scores(rows, tmp_path / "s.tsv", "mean_log_likelihood")
     tsv = pd.read_csv(tmp_path / "s.tsv", sep="\t", keep_default_na=False)
-    assert list(tsv.columns) == ["name", "start", "end", "mean_log_likelihood", "flag"]
+    assert list(tsv.columns) == ["name", "start", "end", "mean_log_likelihood", "flag", "chrom",
+                                 "strand"]
     assert np.allclose(tsv["mean_log_likelihood"], frame["score"], rtol=1e-5)
     assert (tsv["name"].astype(str) == frame["name"]).all() and (tsv["start"] == frame["start"]).all()
 
