@@ -76,6 +76,15 @@ def add_region_option(parser: argparse.ArgumentParser, **kwargs) -> None:
                         help="chrom or chrom:start-end (1-based inclusive); repeatable", **kwargs)
 
 
+def add_region_or_bed_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """``-r/--region`` (repeatable) or ``--regions BED`` (names from column 4, ``-`` strand as the reverse
+    complement), one or the other; ``what`` says what is done with each BED interval."""
+    group = parser.add_mutually_exclusive_group()
+    add_region_option(group)
+    group.add_argument("--regions", help=f"BED file (0-based): {what}, named by column 4; strand '-' (column 6) as "
+                       "the reverse complement")
+
+
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Device, threads and verbosity, shared by every command that runs a model."""
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")

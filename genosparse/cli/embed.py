@@ -7,8 +7,8 @@ from typing import Callable
 
 import torch
 
-from genosparse.cli.common import (add_checkpoint_option, add_fasta_option, add_output_option, add_region_option,
-                                   add_run_options, positive_int, run_model_command, summary)
+from genosparse.cli.common import (add_checkpoint_option, add_fasta_option, add_output_option,
+                                   add_region_or_bed_options, add_run_options, positive_int, run_model_command, summary)
 from genosparse.io import formats, writer_for
 from genosparse.models import GenomicModel
 from genosparse.scoring.embed import embed, write_embeddings
@@ -23,10 +23,7 @@ def parser() -> argparse.ArgumentParser:
     add_fasta_option(p)
     add_output_option(p, "output .npz (a file: NPZ cannot stream)")
     p.add_argument("--format", choices=formats("embeddings"), help="output format (default: npz)")
-    group = p.add_mutually_exclusive_group()
-    add_region_option(group)
-    group.add_argument("--regions", help="BED file (0-based): embed each interval as it is, named by column 4; "
-                       "strand '-' (column 6) as the reverse complement")
+    add_region_or_bed_options(p, "embed each interval as it is")
     p.add_argument("--tokens", action="store_true", help="per-token (N, L, C) instead of mean-pooled (N, C)")
     p.add_argument("--window", type=positive_int, help="tile length in bases (default: the model's context length)")
     p.add_argument("--batch-size", type=positive_int, default=8, help="items per forward pass (default: 8)")

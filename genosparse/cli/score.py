@@ -8,7 +8,7 @@ from typing import Callable
 import torch
 
 from genosparse.cli.common import (add_checkpoint_option, add_fasta_option, add_inference_options, add_output_option,
-                                   add_region_option, run_model_command, summary)
+                                   add_region_or_bed_options, run_model_command, summary)
 from genosparse.genome import Genome
 from genosparse.io import formats, writer_for
 from genosparse.models import GenomicModel
@@ -26,10 +26,7 @@ def parser() -> argparse.ArgumentParser:
     add_fasta_option(p)
     add_output_option(p, "output file; .bedgraph/.bg for bedGraph, else TSV; - for standard output (TSV)")
     p.add_argument("--format", choices=formats("scores"), help="output format (default: from the extension)")
-    group = p.add_mutually_exclusive_group()
-    add_region_option(group)
-    group.add_argument("--regions", help="BED file (0-based): score each interval (tiled when longer than the "
-                       "window), named by column 4; strand '-' (column 6) as the reverse complement")
+    add_region_or_bed_options(p, "score each interval (tiled when longer than the window)")
     add_inference_options(p)
     return p
 

@@ -210,7 +210,8 @@ def _score_part(inference: Inference, source: Genome | SequenceSet, part: list[I
 
 def _row(iv: Interval, score: float, flag: str) -> ScoreRow:
     """The row of ``iv``: named by its contig, or by its BED name with its strand."""
-    return ScoreRow(getattr(iv, "name", iv.contig), iv.start, iv.end, score, flag, iv.contig, getattr(iv, "strand", "+"))
+    return ScoreRow(getattr(iv, "name", iv.contig), iv.start, iv.end, score, flag, iv.contig,
+                    getattr(iv, "strand", "+"))
 
 
 def sorted_regions(genome: Genome, regions: Iterable[str] | None) -> list[Interval] | None:
