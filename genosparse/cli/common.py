@@ -144,8 +144,15 @@ def user_message(err: BaseException) -> str:
     return _HIDDEN_OUTPUT.sub(lambda match: "/" + match["name"], str(err))
 
 
+class _Terminated(SystemExit):
+    """SIGTERM, unwinding the command like Ctrl-C; exits ``128 + SIGTERM``."""
+
+
 def _terminate(signum, frame) -> None:
-    raise SystemExit(128 + signum)
+    raise _Terminated(128 + signum)
+
+
+_UNWRITTEN = "no output file written (data already sent to standard output is incomplete)"
 
 
 def run_command(name: str, body: Callable[[], None]) -> None:
@@ -159,8 +166,11 @@ def run_command(name: str, body: Callable[[], None]) -> None:
         print(f"genosparse {name}: error: {user_message(err)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print(f"genosparse {name}: interrupted; no output written", file=sys.stderr)
+        print(f"genosparse {name}: interrupted; {_UNWRITTEN}", file=sys.stderr)
         sys.exit(130)
+    except _Terminated:
+        print(f"genosparse {name}: stopped by SIGTERM; {_UNWRITTEN}", file=sys.stderr)
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)  # callers that run a command in-process keep their handler
 

@@ -9,7 +9,7 @@ import torch
 
 from genosparse.cli.common import add_checkpoint_option, add_fasta_option, add_inference_options, run_model_command
 from genosparse.models import GenomicModel
-from genosparse.scoring.ism import ism, write_ism
+from genosparse.scoring.ism import ism, ism_prefix, write_ism
 
 
 def parser() -> argparse.ArgumentParser:
@@ -31,6 +31,7 @@ def main(argv: list[str]) -> None:
 
 
 def _run(args: argparse.Namespace, model: GenomicModel, dev: torch.device, elapsed: Callable[[], float]) -> None:
+    ism_prefix(args.out)  # a stream cannot take three files: refused before scoring
     result = ism(model, args.fasta, args.region, window=args.window, batch_size=args.batch_size,
                  rc_average=args.rc_average, device=dev, progress=not args.quiet)
     paths = write_ism(result, args.out)

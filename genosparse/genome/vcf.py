@@ -198,7 +198,7 @@ def open_vcf(vcf: VcfInput, genome: Genome, *, strict_contigs: bool = False, con
         elif is_stream(vcf):
             path = Path("standard input" if str(vcf) == STDIO else vcf)
             log.info("copying the VCF from %s to a temporary file (it is read twice)", path)
-            readable = _readable_copy(spool_input(vcf, tmp), Path(tmp))
+            readable = _readable_copy(spool_input(vcf, tmp), Path(tmp), path)
         else:
             path, readable = vcf, _readable_copy(vcf, Path(tmp))
         _check_contig_lengths(path, readable, genome, contig_lengths)
@@ -231,20 +231,22 @@ def _check_contig_lengths(path: Path, readable: Path, genome: Genome, mode: str)
         log.warning("%s; scoring anyway", message)
 
 
-def _readable_copy(path: Path, tmp: Path) -> Path:
-    """``path`` itself, or a decompressed copy of a plain-gzip (non-BGZF) VCF, which pysam cannot open."""
+def _readable_copy(path: Path, tmp: Path, name: Path | None = None) -> Path:
+    """``path`` itself, or a decompressed copy of a plain-gzip (non-BGZF) VCF, which pysam cannot open;
+    ``name`` is what messages call it (default ``path``; ``standard input`` for a spooled stream)."""
+    name = name or path
     with open(path, "rb") as handle:
         head = handle.read(18)
     is_bgzf = len(head) >= 14 and bool(head[3] & 4) and head[12:14] == b"BC"
     if head[:2] != b"\x1f\x8b" or is_bgzf:
         return path
-    log.info("%s is plain gzip, not bgzip; reading it through a decompressed temporary copy", path)
+    log.info("%s is plain gzip, not bgzip; reading it through a decompressed temporary copy", name)
     target = tmp / "decompressed.vcf"
     try:
         with gzip.open(path, "rb") as src, open(target, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
     except (OSError, EOFError) as err:
-        raise VariantError(f"cannot decompress {path}: {err}. Check the file (e.g. `gzip -t`)") from err
+        raise VariantError(f"cannot decompress {name}: {err}. Check the file (e.g. `gzip -t`)") from err
     return target
 
 

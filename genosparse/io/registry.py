@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from genosparse.errors import ConfigError
+from genosparse.errors import ArgumentError, ConfigError, described
 from genosparse.io.files import atomic_output, display_name, is_stream
 
 if TYPE_CHECKING:
@@ -148,8 +148,11 @@ def _items(stream: object) -> Iterator[object]:
     """A result stream's items: a single result (ISM) is a stream of one."""
     if any(isinstance(stream, kind) for kind in _TABLES):
         yield stream
+    elif isinstance(stream, Iterable) and not isinstance(stream, (str, bytes)):
+        yield from stream
     else:
-        yield from stream  # type: ignore[union-attr]
+        raise ArgumentError(f"stream must be a genosparse result stream (e.g. score_fasta(...), score_variants(...)) "
+                            f"or an ISM result, got {described(stream)}")
 
 
 def rows(stream: Iterable[object] | object) -> Iterator[tuple[list[str], Mapping[str, Sequence]]]:
@@ -207,6 +210,7 @@ def to_dataframe(stream: Iterable[object] | object) -> "pd.DataFrame":
     An empty stream gives an empty DataFrame without columns.
 
     Raises:
+        ArgumentError: ``stream`` is neither a result stream nor a result (also a ``TypeError``).
         ConfigError: items that are not genosparse results.
     """
     import pandas as pd

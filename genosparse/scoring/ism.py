@@ -26,8 +26,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from genosparse.errors import FastaError, check_ints, check_type
-from genosparse.io import Table, atomic_output, formats, register_table, register_writer, write_table, writer_for
+from genosparse.errors import ConfigError, FastaError, check_ints, check_type
+from genosparse.io import (Table, atomic_output, display_name, formats, is_stream, register_table, register_writer,
+                           write_table, writer_for)
 from genosparse.genome import Genome
 from genosparse.genome.regions import Interval, Region, parse_region
 from genosparse.models.backbone import GenomicModel
@@ -177,14 +178,29 @@ def write_ism(result: IsmResult, prefix: str | os.PathLike) -> list[Path]:
 
     Returns:
         The three paths.
+    Raises:
+        ConfigError: ``prefix`` is a stream (``-``, ``/dev/stdout``): three files need a file prefix
+            (refused before anything is written).
     """
-    prefix = Path(prefix)
+    prefix = ism_prefix(prefix)
     paths = []
     for fmt in formats("ism"):
         writer = writer_for("ism", prefix, fmt)
         paths.append(prefix.with_name(prefix.name + writer.extensions[0]))
         writer.write(result, paths[-1])
     return paths
+
+
+def ism_prefix(prefix: str | os.PathLike) -> Path:
+    """``prefix`` of :func:`write_ism`'s files, checked (call it before scoring to fail early).
+
+    Raises:
+        ConfigError: a stream (``-``, ``/dev/stdout``): three files need a file prefix.
+    """
+    if is_stream(prefix):
+        raise ConfigError(f"ism writes PREFIX.tsv, PREFIX.npz and PREFIX.png: give a file prefix, not "
+                          f"{display_name(prefix)}")
+    return Path(prefix)
 
 
 def _heatmap(result: IsmResult):

@@ -5,6 +5,9 @@ A job that writes ``<dir>/<name>`` keeps its state in the hidden folder ``<dir>/
 ``manifest.json``
     Everything that affects the output (:func:`model_identity`, :func:`file_identity` of the
     inputs, the scorer's settings, output format, package version).
+``.lock``
+    Locked (``fcntl.flock``) by the run that has the state open, so a second run writing the same
+    output stops at once instead of mixing its chunks in.
 ``chunk-000000.npz``, ``chunk-000001.npz``, ...
     One per completed chunk, in order: its results only (per-ALT scores, per-tile values) and
     ``span = [start, stop]``, the units it covers (VCF record indices ``[start, stop)`` for
@@ -27,6 +30,7 @@ the rest of the job exactly where an uninterrupted run does, so its output is id
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -35,7 +39,7 @@ import shutil
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import pysam
@@ -54,6 +58,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+LOCK = ".lock"
 
 
 def state_folder(out: str | os.PathLike) -> Path:
@@ -107,35 +112,62 @@ class ChunkStore:
     def __init__(self, folder: Path, spans: list[tuple[int, int]], unit: str):
         self.folder, self._spans, self._unit = folder, spans, unit
         self.cached, self.saved = len(spans), 0
+        self._lock: IO | None = None
 
     @classmethod
     def open(cls, out: str | os.PathLike, manifest: dict[str, Any], resume: bool, unit: str) -> "ChunkStore":
         """The state of output ``out``: the chunks of the folder when ``resume`` and its manifest is
         ``manifest``, else none (an existing folder is removed, with an INFO line saying so).
-        ``unit`` names what chunks cover, for the log (``"VCF records"``).
+        ``unit`` names what chunks cover, for the log (``"VCF records"``). The state is this run's
+        alone while it is open: an exclusive lock (``fcntl.flock``) on its ``.lock`` file.
 
         Raises:
-            ConfigError: ``resume`` and the folder's manifest differs from ``manifest`` (naming each
-                setting that differs, e.g. ``window``, ``model.weights_sha256``, ``vcf.mtime_ns``), or
-                is unreadable.
+            ConfigError: another run holds the lock (is writing ``out``); ``resume`` and the folder's
+                manifest differs from ``manifest`` (naming each setting that differs, e.g. ``window``,
+                ``model.weights_sha256``, ``vcf.mtime_ns``), or is unreadable.
             OSError: the folder cannot be made (naming ``out``).
         """
         folder = state_folder(out)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            lock = open(folder / LOCK, "a")
+        except OSError as err:
+            raise type(err)(err.errno, err.strerror, str(out)) from err
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise ConfigError(f"another genosparse run is writing {out} (its resume state {folder} is locked); wait "
+                              "for it to finish, or write to another file") from None
+        try:
+            store = cls._open_locked(folder, out, manifest, resume, unit)
+        except BaseException:
+            lock.close()
+            raise
+        store._lock = lock
+        return store
+
+    @classmethod
+    def _open_locked(cls, folder: Path, out: str | os.PathLike, manifest: dict[str, Any], resume: bool,
+                     unit: str) -> "ChunkStore":
+        """:meth:`open` once the lock is held."""
         manifest = json.loads(json.dumps(manifest))  # as it reads back: tuples become lists
         if not resume:
-            if folder.exists():
+            if _clear(folder):
                 log.info("replacing the resume state %s of an earlier run (--resume continues from it)", folder)
-                shutil.rmtree(folder)
             return cls._new(folder, manifest, out, unit)
         try:
             found = json.loads((folder / MANIFEST).read_text())
         except FileNotFoundError:
             log.info("no resume state in %s: starting from zero", folder)
-            shutil.rmtree(folder, ignore_errors=True)
+            _clear(folder)
             return cls._new(folder, manifest, out, unit)
         except (OSError, ValueError) as err:
             raise ConfigError(f"cannot read the resume state {folder / MANIFEST}: {err}; delete {folder} "
                               "or drop --resume to start from zero") from err
+        if not isinstance(found, dict):
+            raise ConfigError(f"cannot read the resume state {folder / MANIFEST}: not a genosparse manifest (a JSON "
+                              f"object); delete {folder} or drop --resume to start from zero")
         now, then = _flat(manifest), _flat(found)
         differ = [key for key in sorted(now.keys() | then.keys()) if now.get(key) != then.get(key)]
         if differ:
@@ -153,7 +185,6 @@ class ChunkStore:
         """An empty state: the folder made with its manifest now, so an output location that cannot be
         written fails before any model work (the error names ``out``, not the hidden folder)."""
         try:
-            folder.mkdir(parents=True)
             with atomic_output(folder / MANIFEST) as handle:
                 json.dump(manifest, handle, indent=1)
         except OSError as err:
@@ -218,6 +249,19 @@ class ChunkStore:
         else:
             log.warning("stopped with %d chunks done, kept in %s: run the same command again with --resume "
                         "(resume=True) to go on from them", len(self._spans), self.folder)
+        if self._lock is not None:
+            self._lock.close()  # releases the lock
+            self._lock = None
+
+
+def _clear(folder: Path) -> bool:
+    """Remove everything in the state ``folder`` but its lock file; True if there was something."""
+    found = False
+    for path in folder.iterdir():
+        if path.name != LOCK:
+            found = True
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return found
 
 
 def job_state(out: str | os.PathLike, resume: bool, manifest: Callable[[], dict[str, Any]], unit: str, *,
@@ -240,11 +284,13 @@ def job_state(out: str | os.PathLike, resume: bool, manifest: Callable[[], dict[
 
 def vep_arrays(scored: list[ScoredRecord]) -> dict[str, np.ndarray]:
     """A ``vep`` chunk's results: per ALT its ``record`` (0-based VCF record index), ``alt`` index,
-    ``pos`` (0-based), ``llr`` and ``distance`` (float64, exact) and ``flag``."""
+    ``pos`` (0-based), ``alleles`` (``REF>ALT``, so an edited VCF of the same size and time is caught),
+    ``llr`` and ``distance`` (float64, exact) and ``flag``."""
     scores = [s for record in scored for s in record.scores]
     return {"record": np.array([s.variant.record_index for s in scores], np.int64),
             "alt": np.array([s.variant.alt_index for s in scores], np.int64),
             "pos": np.array([s.variant.pos for s in scores], np.int64),
+            "alleles": np.array([f"{s.variant.ref}>{s.variant.alt}" for s in scores], str),
             "llr": np.array([s.llr for s in scores], np.float64),
             "distance": np.array([s.embedding_distance for s in scores], np.float64),
             "flag": np.array([s.flag for s in scores], str)}
@@ -260,14 +306,16 @@ def stored_records(store: ChunkStore, records: Iterable[tuple[pysam.VariantRecor
     """
     records = iter(records)
     for start, stop, arrays in store.chunks():
-        keys = list(zip(arrays["record"].tolist(), arrays["alt"].tolist(), arrays["pos"].tolist()))
+        keys = list(zip(arrays["record"].tolist(), arrays["alt"].tolist(), arrays["pos"].tolist(),
+                        arrays["alleles"].tolist()))
         values = list(zip(arrays["llr"].tolist(), arrays["distance"].tolist(), arrays["flag"].tolist()))
         k = 0
         while k < len(keys):
             record, variants = next(records, (None, []))
             scores = []
             for v in variants:
-                if k == len(keys) or keys[k] != (v.record_index, v.alt_index, v.pos) or not start <= keys[k][0] < stop:
+                key = (v.record_index, v.alt_index, v.pos, f"{v.ref}>{v.alt}")
+                if k == len(keys) or keys[k] != key or not start <= keys[k][0] < stop:
                     raise store.mismatch(start, stop, f"no score for ALT {v.alt} of record {v.record_index + 1} "
                                          f"({v.chrom}:{v.pos + 1})")
                 scores.append(VariantScore(v, *values[k]))

@@ -55,7 +55,7 @@ def test_promoter_train_then_score_short_records(tmp_path, shared_data):
                        cwd=tmp_path)
     assert score.returncode == 0, score.stderr[-3000:]
     lines = out.read_text().splitlines()
-    assert lines[0] == "name\tstart\tend\tprobability\tflag"
+    assert lines[0] == "name\tstart\tend\tprobability\tflag\tchrom\tstrand"
     rows = [line.split("\t") for line in lines[1:]]
     assert [r[0] for r in rows] == [f"seq{i}" for i in range(20)]
     assert all(r[1] == "0" and r[2] == "70" and 0 < float(r[3]) < 1 for r in rows)
@@ -126,6 +126,9 @@ def test_sigterm_leaves_no_partial_output(tmp_path, chr20, tiny_mlm):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 128 + signal.SIGTERM
     assert list(tmp_path.iterdir()) == []
+    assert proc.stderr.read().strip().splitlines()[-1] == (
+        "genosparse score: stopped by SIGTERM; no output file written (data already sent to standard output is "
+        "incomplete)")
 
 
 def test_train_config_errors_exit_2_with_one_line(tmp_path, chr20):

@@ -60,12 +60,21 @@ def test_vep_reads_stdin_and_writes_a_vcf_to_stdout(checkpoint, chr20, shared_da
     assert meta["genosparse_checkpoint"] == f"{checkpoint} (model.safetensors sha256:{digest})"
 
 
+def test_a_truncated_vcf_on_stdin_is_named_standard_input(checkpoint, chr20, shared_data):
+    data = (shared_data / "variants" / "20.vcf.gz").read_bytes()  # plain gzip, cut in half
+    result = genosparse("vep", "--checkpoint", checkpoint, "-f", chr20, "--vcf", "-", "-o", "-", "--window", "64",
+                        "--device", "cpu", "-q", stdin=data[:len(data) // 2])
+    last = result.stderr.decode().strip().splitlines()[-1]
+    assert result.returncode == 2 and result.stdout == b""
+    assert last.startswith("genosparse vep: error: cannot decompress standard input: ") and "genosparse-vcf-" not in last
+
+
 def test_score_and_track_write_tsv_and_bedgraph_to_stdout(checkpoint, chr20):
     common = ["--checkpoint", checkpoint, "-f", chr20, "-r", REGION, "--window", "64", "--device", "cpu", "-q"]
     score = genosparse("score", *common, "-o", "-")
     assert score.returncode == 0, score.stderr.decode()[-2000:]
     lines = score.stdout.decode().splitlines()
-    assert lines[0] == "name\tstart\tend\tmean_log_likelihood\tflag" and len(lines) == 5
+    assert lines[0] == "name\tstart\tend\tmean_log_likelihood\tflag\tchrom\tstrand" and len(lines) == 5
     assert lines[1].startswith("20\t30000000\t30000064\t") and "wrote 4 rows" in score.stderr.decode()
     device = os.lstat("/dev/stdout")  # a link to /proc/self/fd/1 (or the device): renaming onto it replaces it
     track = genosparse("track", *common, "-o", "/dev/stdout", "--format", "bedgraph")
@@ -99,14 +108,17 @@ def test_track_to_bedgraph_without_pybigwig_and_a_one_line_error_for_bigwig(chec
      "bigwig cannot be written to standard output (it needs a file it can seek in); give a file name, or --format "
      "bedgraph"),
     ("embed", ["-f", "CHR20", "-o", "-"], "npz cannot be written to standard output"),
+    ("ism", ["-f", "CHR20", "-o", "-"], "give a file prefix, not standard output"),
 ])
-def test_stream_errors_are_one_line(checkpoint, chr20, tmp_path, capsys, command, extra, message):
+def test_stream_errors_are_one_line(checkpoint, chr20, tmp_path, capsys, monkeypatch, command, extra, message):
     extra = [str(chr20) if arg == "CHR20" else arg for arg in extra]
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--checkpoint", str(checkpoint), "-r", REGION, "--window", "64", "--device", "cpu", "-q",
               *extra])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err.strip().splitlines()[-1]
+    assert list(tmp_path.iterdir()) == []  # nothing written (ism once left `-.tsv`)
 
 
 def test_verbosity_and_threads(checkpoint, chr20, tmp_path, capsys, caplog, one_thread):

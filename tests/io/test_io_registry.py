@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import genosparse
-from genosparse.errors import ConfigError
+from genosparse.errors import ArgumentError, ConfigError
 from genosparse.genome import Genome
 from genosparse.io import formats, writer_for
 from genosparse.scoring import score_fasta, write_scores
@@ -108,4 +108,7 @@ def test_embedding_chunks_and_ism_frames(tiny_mlm, chr20, tmp_path):
 def test_other_items_are_refused():
     with pytest.raises(ConfigError, match="no table is defined for int items"):
         genosparse.to_dataframe([1, 2])
+    for bad in (5, "ACGT"):  # not a stream at all: named, never a TypeError from inside
+        with pytest.raises(ArgumentError, match=r"stream must be a genosparse result stream .* got"):
+            genosparse.to_dataframe(bad)
     assert genosparse.to_dataframe([]).empty

@@ -228,6 +228,39 @@ def test_track_resume_refuses_other_settings(checkpoint, chr20, track_reference,
     assert out.read_bytes() == (track_reference[0] / "ref.bedgraph").read_bytes()
 
 
+def test_a_second_run_on_the_same_output_is_refused_while_the_first_holds_the_state(tmp_path):
+    """Two runs writing one output would mix their chunks: the second stops at once, naming the output."""
+    out = tmp_path / "scores.tsv"
+    manifest = {"job": "vep", "window": 64}
+    with ChunkStore.open(out, manifest, False, "VCF records") as first:
+        with pytest.raises(ConfigError, match=f"another genosparse run is writing {out}"):
+            ChunkStore.open(out, manifest, True, "VCF records")
+        first.save({"values": np.zeros(1)}, 1)
+        assert sorted(p.name for p in first.folder.iterdir()) == [".lock", "chunk-000000.npz", "manifest.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # state and lock file removed
+    with ChunkStore.open(out, manifest, False, "VCF records"):  # free again
+        pass
+
+
+def test_an_edited_vcf_of_the_same_size_and_time_is_refused(checkpoint, chr20, calls, tmp_path, monkeypatch):
+    """The manifest sees path, size and mtime only; each cached ALT is checked against the VCF's REF>ALT."""
+    text = gzip.decompress(calls.read_bytes()).decode().splitlines(keepends=True)
+    vcf = tmp_path / "calls.vcf"
+    vcf.write_text("".join(text))
+    out = tmp_path / "scores.tsv"
+    interrupted(monkeypatch, 2, lambda: annotate_vcf(checkpoint, chr20, vcf, out, fmt="tsv", **VEP))
+    stat = vcf.stat()
+    first = next(k for k, line in enumerate(text) if not line.startswith("#"))
+    fields = text[first].split("\t")
+    fields[4] = next(base for base in "ACGT" if base not in (fields[3], fields[4]))  # another ALT, same length
+    text[first] = "\t".join(fields)
+    vcf.write_text("".join(text))
+    os.utime(vcf, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(ConfigError, match=r"does not fit the input: .* no score for ALT [ACGT] of record 1 "):
+        annotate_vcf(checkpoint, chr20, vcf, out, fmt="tsv", resume=True, **VEP)
+    assert not out.exists()
+
+
 def test_no_state_for_streams_and_non_file_inputs_and_resume_refused_there(checkpoint, chr20, calls, vep_reference,
                                                                             tmp_path, monkeypatch, capfd):
     """Standard output, a DataFrame and --devices keep no state (the job streams, nothing is left

@@ -75,7 +75,7 @@ def test_writers(mlm_model, fasta, tmp_path):
     assert summary["rows"] == 7 and summary["flagged"] == 1
     write_scores(rows, tmp_path / "s.tsv", "mean_log_likelihood")
     tsv = (tmp_path / "s.tsv").read_text().splitlines()
-    assert tsv[-1].split("\t") == ["gap", "0", "30", "nan", "all_N"]
+    assert tsv[-1].split("\t") == ["gap", "0", "30", "nan", "all_N", "gap", "+"]
 
 
 def test_failed_write_leaves_no_file(tmp_path):
