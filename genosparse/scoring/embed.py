@@ -29,10 +29,11 @@ from genosparse.genome import Genome
 from genosparse.genome.bed import read_bed
 from genosparse.genome.regions import region_list
 from genosparse.models.backbone import GenomicModel
-from genosparse.scoring.fasta import STREAM_CHUNK, check_batch_size, equal_length_batches, tile_intervals
+from genosparse.scoring.fasta import (STREAM_CHUNK, check_batch_size, equal_length_batches, read_tokens,
+                                     tile_intervals)
 from genosparse.scoring.prepare import Inference, fit_in_memory, prepare
 from genosparse.sequence.named import Sequences, named_sequences
-from genosparse.sequence.vocab import N, reverse_complement
+from genosparse.sequence.vocab import N
 
 if TYPE_CHECKING:
     import anndata
@@ -78,8 +79,9 @@ class _Item:
 
     def read(self, genome: Genome) -> np.ndarray:
         """Token ids ``(L,)``, reverse-complemented on the ``-`` strand."""
-        tokens = self.tokens if self.tokens is not None else genome.fetch_tokens(self.contig, self.start, self.end)
-        return reverse_complement(tokens, check=False) if self.strand == "-" else tokens
+        if self.tokens is not None:  # in-memory sequences are whole and forward
+            return self.tokens
+        return read_tokens(genome, self.contig, self.start, self.end, self.strand)
 
 
 def embed(model: GenomicModel | Inference | str | os.PathLike, fasta: str | os.PathLike | Genome | None = None, *,

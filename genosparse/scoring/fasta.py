@@ -86,18 +86,22 @@ def equal_length_batches(items: Sequence[T], batch_size: int) -> Iterator[list[T
             yield group[i:i + batch_size]
 
 
+def read_tokens(source: Genome | SequenceSet, contig: str, start: int, end: int, strand: str = "+") -> np.ndarray:
+    """Token ids ``(end - start,)`` int64 of ``source``'s ``contig[start:end]`` (0-based half-open),
+    reverse-complemented when ``strand`` is ``-`` (a BED interval on the minus strand)."""
+    ids = source.fetch_tokens(contig, start, end).astype(np.int64)
+    return reverse_complement(ids, check=False) if strand == "-" else ids
+
+
 def interval_batches(genome: Genome | SequenceSet, intervals: list[Interval], batch_size: int
              ) -> Iterator[tuple[list[Interval], np.ndarray]]:
     """:func:`equal_length_batches` of intervals with their tokens ``(B, L)`` int64, read ahead in a
     thread (:func:`~genosparse.scoring.prepare.prefetch`); an interval with ``strand`` ``-`` (a BED
     line's) is read as the reverse complement."""
-    def tokens(iv: Interval) -> np.ndarray:
-        ids = genome.fetch_tokens(iv.contig, iv.start, iv.end).astype(np.int64)
-        return reverse_complement(ids, check=False) if getattr(iv, "strand", "+") == "-" else ids
-
     def read() -> Iterator[tuple[list[Interval], np.ndarray]]:
         for chunk in equal_length_batches(intervals, batch_size):
-            yield chunk, np.stack([tokens(iv) for iv in chunk])
+            yield chunk, np.stack([read_tokens(genome, iv.contig, iv.start, iv.end, getattr(iv, "strand", "+"))
+                                   for iv in chunk])
 
     return prefetch(read())
 
